@@ -1,0 +1,185 @@
+"""Typed training configuration and the `train.py` command line built from it.
+
+Each dataclass is one argparse group; each field is one `--flag` with the same name. Fields whose
+default depends on the model (pix2pix vs CycleGAN, as in the reference) default to None and are filled
+in by `TrainConfig.resolve()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, get_args, get_origin, get_type_hints
+
+
+def _opt(default: Any, help: str, choices: tuple | None = None):
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass
+class DataConfig:
+    dataset: str | None = _opt(None, "Hub dataset id or local folder (aligned A|B images, A/ + B/, trainA/ + trainB/, or a `datasets` folder)")
+    dataset_a: str | None = _opt(None, "unpaired: folder or Hub id holding domain A (with --dataset_b)")
+    dataset_b: str | None = _opt(None, "unpaired: folder or Hub id holding domain B")
+    split: str = _opt("train", "dataset split to train on")
+    validation_split: str | None = _opt(None, "split for validation grids and metrics (default: val/test if present, else the first training images)")
+    image_column_a: str = _opt("imageA", "column holding domain-A images in a Hub/`datasets` dataset")
+    image_column_b: str = _opt("imageB", "column holding domain-B images in a Hub/`datasets` dataset")
+    domain_column: str | None = _opt(None, "unpaired Hub data: column naming each row's domain (values --domain_a_name/--domain_b_name or 0/1)")
+    streaming: bool = _opt(False, "stream a large Hub dataset instead of downloading it (no exact resume)")
+    direction: str = _opt("AtoB", "which way to translate", ("AtoB", "BtoA"))
+    preprocess: str = _opt("resize_and_crop", "how images are scaled and cropped", ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"))
+    load_size: int = _opt(286, "scale images to this size before cropping")
+    resolution: int = _opt(256, "crop to this size (the reference's --crop_size)")
+    no_flip: bool = _opt(False, "do not randomly flip images horizontally")
+    serial_batches: bool = _opt(False, "read data in order (no shuffling; unpaired B images follow A)")
+    input_nc: int = _opt(3, "channels of input images (1 = grayscale)")
+    output_nc: int = _opt(3, "channels of output images (1 = grayscale)")
+    max_train_samples: int | None = _opt(None, "use only the first N training images (for quick runs)")
+    on_bad_image: str = _opt("error", "unreadable image: stop with its name, or skip it and count it", ("error", "skip"))
+    dataloader_num_workers: int = _opt(0, "data loading worker processes")
+
+
+@dataclass
+class ModelConfig:
+    model: str = _opt("pix2pix", "what to train", ("pix2pix", "cyclegan"))
+    netG: str | None = _opt(None, "generator (default: unet_256 for pix2pix, resnet_9blocks for cyclegan)", ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"))
+    netD: str = _opt("basic", "discriminator: 70x70 PatchGAN, n-layer PatchGAN, or 1x1 PixelGAN", ("basic", "n_layers", "pixel"))
+    n_layers_D: int = _opt(3, "discriminator conv layers when --netD n_layers")
+    ngf: int = _opt(64, "generator filters in the last conv layer")
+    ndf: int = _opt(64, "discriminator filters in the first conv layer")
+    norm: str | None = _opt(None, "normalization (default: batch for pix2pix, instance for cyclegan)", ("batch", "instance", "none"))
+    no_dropout: bool | None = _opt(None, "no dropout in the generator (default: dropout for pix2pix, none for cyclegan)")
+    init_type: str = _opt("normal", "weight initialization", ("normal", "xavier", "kaiming", "orthogonal"))
+    init_gain: float = _opt(0.02, "scale for normal/xavier/orthogonal init")
+    gan_mode: str | None = _opt(None, "GAN objective (default: vanilla for pix2pix, lsgan for cyclegan)", ("vanilla", "lsgan"))
+    lambda_l1: float = _opt(100.0, "pix2pix: weight of the L1 loss")
+    lambda_a: float = _opt(10.0, "cyclegan: weight of the cycle loss A->B->A")
+    lambda_b: float = _opt(10.0, "cyclegan: weight of the cycle loss B->A->B")
+    lambda_identity: float = _opt(0.5, "cyclegan: weight of the identity loss, relative to the cycle loss")
+    pool_size: int | None = _opt(None, "fake-image history for the discriminator (default: 0 for pix2pix, 50 for cyclegan)")
+    domain_a_name: str = _opt("A", "name of domain A (model card, config, app)")
+    domain_b_name: str = _opt("B", "name of domain B")
+
+
+@dataclass
+class OptimConfig:
+    learning_rate: float = _opt(2e-4, "Adam learning rate")
+    beta1: float = _opt(0.5, "Adam beta1")
+    beta2: float = _opt(0.999, "Adam beta2")
+    batch_size: int = _opt(1, "images per device per step")
+    n_epochs: int = _opt(100, "epochs at the initial learning rate")
+    n_epochs_decay: int = _opt(100, "epochs of linear decay to zero after that")
+    lr_policy: str = _opt("linear", "learning-rate schedule", ("linear", "cosine", "step", "constant"))
+    lr_decay_epochs: int = _opt(50, "--lr_policy step: multiply by 0.1 every N epochs")
+    max_steps: int | None = _opt(None, "stop after this many optimizer steps (overrides the epoch count for stopping, not for the schedule)")
+    gradient_accumulation_steps: int = _opt(1, "batches per optimizer step")
+    mixed_precision: str | None = _opt(None, "no, fp16 or bf16 (default: Accelerate's config)", ("no", "fp16", "bf16"))
+    seed: int = _opt(0, "random seed (data order, crops, init, dropout)")
+    on_nonfinite_loss: str = _opt("stop", "a NaN/Inf loss: stop keeping the last good checkpoint, or skip the step", ("stop", "skip"))
+
+
+@dataclass
+class OutputConfig:
+    output_dir: str = _opt("pix2pix-model", "where checkpoints, samples and the final model go")
+    checkpointing_steps: int = _opt(500, "save a resumable checkpoint-{step} every N steps")
+    checkpoints_total_limit: int | None = _opt(None, "keep at most N checkpoints (the newest)")
+    resume_from_checkpoint: str | None = _opt(None, "'latest' or a checkpoint-{step} folder")
+    validation_steps: int = _opt(500, "write a validation grid (input | output | target) and metrics every N steps")
+    num_validation_images: int = _opt(4, "images in each validation grid")
+    report_to: str = _opt("tensorboard", "tracker for losses, learning rate and images", ("tensorboard", "wandb", "none"))
+    tracker_project_name: str = _opt("pix2pix-hub", "tracker project / run group")
+    logging_steps: int = _opt(10, "log losses every N steps")
+    push_to_hub: bool = _opt(False, "upload the final model to the Hub")
+    hub_model_id: str | None = _opt(None, "user/name of the Hub repo (default: the output_dir name)")
+    hub_private: bool = _opt(False, "create the Hub repo as private")
+    hub_token: str | None = _opt(None, "Hub token (default: the cached login / HF_TOKEN)")
+    push_checkpoints: bool = _opt(False, "with --push_to_hub: also upload each checkpoint to a `checkpoints` branch")
+
+
+# (field, pix2pix default, cyclegan default) — the reference's model-specific defaults.
+MODEL_DEFAULTS = {
+    "netG": ("unet_256", "resnet_9blocks"),
+    "norm": ("batch", "instance"),
+    "no_dropout": (False, True),
+    "gan_mode": ("vanilla", "lsgan"),
+    "pool_size": (0, 50),
+}
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def resolve(self) -> "TrainConfig":
+        """Fill model-dependent defaults and check the combination; returns self."""
+        index = 0 if self.model.model == "pix2pix" else 1
+        for name, defaults in MODEL_DEFAULTS.items():
+            if getattr(self.model, name) is None:
+                setattr(self.model, name, defaults[index])
+        if not self.data.dataset and not (self.data.dataset_a and self.data.dataset_b):
+            raise ValueError("no training data: pass --dataset PATH_OR_ID (or --dataset_a and --dataset_b for unpaired data)")
+        if self.model.model == "pix2pix" and self.data.dataset_a:
+            raise ValueError("--dataset_a/--dataset_b give unpaired data, which pix2pix cannot use: pass --dataset, or use --model cyclegan")
+        if self.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.data.load_size < self.data.resolution:
+            raise ValueError(f"--load_size {self.data.load_size} is smaller than --resolution {self.data.resolution}: the crop would not fit")
+        if self.model.model == "cyclegan" and self.model.lambda_identity > 0 and self.data.input_nc != self.data.output_nc:
+            raise ValueError("--lambda_identity needs --input_nc == --output_nc; pass --lambda_identity 0")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        groups = {f.name: f.type for f in dataclasses.fields(cls)}
+        hints = get_type_hints(cls)
+        return cls(**{name: hints[name](**values.get(name, {})) for name in groups})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def _flag_type(annotation):
+    """bool | None -> bool, int | None -> int, ..."""
+    if get_origin(annotation) is not None:
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    return annotation
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train pix2pix or CycleGAN. Run with `python train.py ...` or `accelerate launch train.py ...`.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for group_field in dataclasses.fields(TrainConfig):
+        group_cls = get_type_hints(TrainConfig)[group_field.name]
+        group = parser.add_argument_group(group_field.name, group_cls.__doc__ if group_cls.__doc__ and not group_cls.__doc__.startswith(group_cls.__name__) else None)
+        for f in dataclasses.fields(group_cls):
+            kind = _flag_type(get_type_hints(group_cls)[f.name])
+            kwargs = {"default": f.default, "help": f.metadata["help"], "dest": f"{group_field.name}.{f.name}"}
+            if kind is bool:
+                kwargs["action"] = "store_true"
+                kwargs["default"] = f.default
+            else:
+                kwargs["type"] = kind
+                if f.metadata.get("choices"):
+                    kwargs["choices"] = f.metadata["choices"]
+            group.add_argument(f"--{f.name}", **kwargs)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    namespace = build_parser().parse_args(argv)
+    values: dict[str, dict] = {}
+    for dest, value in vars(namespace).items():
+        group, name = dest.split(".", 1)
+        values.setdefault(group, {})[name] = value
+    return TrainConfig.from_dict(values)
+
+
