@@ -1,0 +1,91 @@
+"""What every generator shares: norm layers, Hub save/load, strict weight loading."""
+
+from __future__ import annotations
+
+import functools
+
+import safetensors.torch
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+REPO_URL = "https://github.com/pix2pix-hub/pix2pix-hub"
+
+
+def norm_layer(norm: str):
+    """The reference's norm choices: BatchNorm with running stats, InstanceNorm without affine or stats."""
+    if norm == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if norm == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if norm == "none":
+        return lambda channels: nn.Identity()
+    raise ValueError(f"unknown norm {norm!r}: use batch, instance or none")
+
+
+def uses_bias(norm: str) -> bool:
+    # As in the reference: convs followed by BatchNorm have no bias (BN has its own shift); with
+    # InstanceNorm (affine=False) they do. "none" has no bias either — kept for checkpoint compatibility.
+    return norm == "instance"
+
+
+class WeightMismatchError(ValueError):
+    pass
+
+
+class Generator(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="pix2pix-hub",
+    pipeline_tag="image-to-image",
+    tags=["pix2pix-hub", "image-to-image", "gan"],
+    repo_url=REPO_URL,
+):
+    """Base class of the generators: NCHW tensors in [-1, 1] in and out.
+
+    `from_pretrained` loads strictly: weights that do not fit the config raise WeightMismatchError
+    instead of leaving layers at random init (huggingface_hub's default is non-strict).
+    """
+
+    architecture: str = ""
+
+    @property
+    def netG(self) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def _load_as_safetensor(cls, model, model_file: str, map_location: str, strict: bool):
+        state_dict = safetensors.torch.load_file(model_file, device=map_location)
+        load_state_dict_checked(model, state_dict)
+        return model.eval()
+
+    @classmethod
+    def _load_as_pickle(cls, model, model_file: str, map_location: str, strict: bool):
+        state_dict = torch.load(model_file, map_location=map_location, weights_only=True)
+        load_state_dict_checked(model, state_dict)
+        return model.eval()
+
+
+def load_state_dict_checked(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """load_state_dict(strict=True) with an error that names the first few differences."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong_shape = [
+        f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong_shape:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong_shape:
+            parts.append(f"{len(wrong_shape)} of another shape (e.g. {wrong_shape[0]}, file vs model)")
+        raise WeightMismatchError(
+            f"the weights do not fit {type(model).__name__}({model._hub_mixin_config}): " + "; ".join(parts)
+            + ". Check netG/ngf/norm in config.json match the weights."
+        )
+    model.load_state_dict(state_dict, strict=True)

@@ -1,0 +1,59 @@
+"""Build generators and discriminators by the reference's names, and initialise their weights."""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn import init
+
+from .base import Generator
+from .discriminators import NLayerDiscriminator, PixelDiscriminator
+from .resnet import ResnetGenerator
+from .unet import UnetGenerator
+
+GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
+DISCRIMINATORS = ("basic", "n_layers", "pixel")
+
+
+def build_generator(netG: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
+                    use_dropout: bool = False) -> Generator:
+    if netG.startswith("unet_") and netG[5:].isdigit():
+        size = int(netG[5:])
+        num_downs = size.bit_length() - 1
+        if 2**num_downs != size:
+            raise ValueError(f"--netG {netG}: a U-Net size must be a power of two (unet_128, unet_256)")
+        return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout)
+    if netG.startswith("resnet_") and netG.endswith("blocks") and netG[7:-6].isdigit():
+        return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, n_blocks=int(netG[7:-6]))
+    raise ValueError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)}")
+
+
+def build_discriminator(netD: str, input_nc: int, ndf: int = 64, n_layers_D: int = 3, norm: str = "batch") -> nn.Module:
+    if netD == "basic":
+        return NLayerDiscriminator(input_nc, ndf, 3, norm)
+    if netD == "n_layers":
+        return NLayerDiscriminator(input_nc, ndf, n_layers_D, norm)
+    if netD == "pixel":
+        return PixelDiscriminator(input_nc, ndf, norm)
+    raise ValueError(f"unknown --netD {netD!r}: use one of {', '.join(DISCRIMINATORS)}")
+
+
+def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
+    """The reference's init: conv weights from N(0, gain) (or xavier/kaiming/orthogonal), biases 0,
+    BatchNorm weight N(1, gain)."""
+    weight_init = {
+        "normal": lambda w: init.normal_(w, 0.0, gain),
+        "xavier": lambda w: init.xavier_normal_(w, gain=gain),
+        "kaiming": lambda w: init.kaiming_normal_(w, a=0, mode="fan_in"),
+        "orthogonal": lambda w: init.orthogonal_(w, gain=gain),
+    }
+    if init_type not in weight_init:
+        raise ValueError(f"unknown --init_type {init_type!r}: use one of {', '.join(weight_init)}")
+    for module in net.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            weight_init[init_type](module.weight.data)
+            if module.bias is not None:
+                init.constant_(module.bias.data, 0.0)
+        elif isinstance(module, nn.BatchNorm2d):
+            init.normal_(module.weight.data, 1.0, gain)
+            init.constant_(module.bias.data, 0.0)
+    return net
