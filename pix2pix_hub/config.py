@@ -45,7 +45,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     model: str = _opt("pix2pix", "what to train", ("pix2pix", "cyclegan"))
-    netG: str | None = _opt(None, "generator (default: unet_256 for pix2pix, resnet_9blocks for cyclegan)", ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"))
+    netG: str | None = _opt(None, "generator: unet_256, unet_128 (any unet_<2^k>), resnet_9blocks, resnet_6blocks (any resnet_<n>blocks); default unet_256 for pix2pix, resnet_9blocks for cyclegan")
     netD: str = _opt("basic", "discriminator: 70x70 PatchGAN, n-layer PatchGAN, or 1x1 PixelGAN", ("basic", "n_layers", "pixel"))
     n_layers_D: int = _opt(3, "discriminator conv layers when --netD n_layers")
     ngf: int = _opt(64, "generator filters in the last conv layer")

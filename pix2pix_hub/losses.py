@@ -1,0 +1,70 @@
+"""GAN objectives and the CycleGAN image history pool."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch import nn
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf; raised before the optimizer applies its gradients."""
+
+
+class GANLoss(nn.Module):
+    """vanilla: BCE on logits (pix2pix); lsgan: least squares (CycleGAN). Targets are 1 real, 0 fake."""
+
+    def __init__(self, gan_mode: str):
+        super().__init__()
+        losses = {"vanilla": nn.BCEWithLogitsLoss(), "lsgan": nn.MSELoss()}
+        if gan_mode not in losses:
+            raise ValueError(f"unknown --gan_mode {gan_mode!r}: use vanilla or lsgan")
+        self.loss = losses[gan_mode]
+
+    def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        prediction = prediction.float()  # the loss in fp32 under mixed precision
+        target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
+        return self.loss(prediction, target)
+
+
+class ImagePool:
+    """A history of generated images, so the discriminator also sees older fakes (Shrivastava et al.).
+
+    Until full it stores and returns each image; then, per image, with probability 0.5 it returns a
+    random stored image and stores the new one in its place, else returns the new image. It has its
+    own seeded RNG and a tensor/JSON state, so resuming from a checkpoint continues exactly.
+    """
+
+    def __init__(self, pool_size: int, seed: int = 0):
+        self.pool_size = pool_size
+        self.images: list[torch.Tensor] = []
+        self.rng = random.Random(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.pool_size == 0:
+            return images
+        returned = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.pool_size:
+                self.images.append(image.clone())
+                returned.append(image)
+            elif self.rng.uniform(0, 1) > 0.5:
+                index = self.rng.randint(0, self.pool_size - 1)
+                returned.append(self.images[index])
+                self.images[index] = image.clone()
+            else:
+                returned.append(image)
+        return torch.cat(returned, 0)
+
+    def state_dict(self) -> dict:
+        tensors = {f"image_{i}": image.cpu().contiguous() for i, image in enumerate(self.images)}
+        version, internal, gauss = self.rng.getstate()
+        return {"tensors": tensors, "rng": [version, list(internal), gauss]}
+
+    def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
+        tensors = state["tensors"]
+        self.images = [tensors[f"image_{i}"].to(device) for i in range(len(tensors))]
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))

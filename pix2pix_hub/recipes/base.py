@@ -1,0 +1,128 @@
+"""What a training recipe is: its networks, optimizers, one training step and a validation grid.
+
+The training loop (`pix2pix_hub.training`) knows nothing else about pix2pix or CycleGAN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from PIL import Image
+from torch import nn
+
+from ..config import TrainConfig
+from ..losses import ImagePool, NonFiniteLossError
+from ..models import Generator, build_discriminator, build_generator, init_weights
+
+
+class Recipe:
+    paired: bool = True
+    model_type: str = ""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.networks: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.pools: dict[str, ImagePool] = {}
+        self.accelerator: Accelerator | None = None
+
+    # -- building -----------------------------------------------------------------------------
+    def new_generator(self, input_nc: int, output_nc: int) -> Generator:
+        m = self.config.model
+        net = build_generator(m.netG, input_nc, output_nc, m.ngf, m.norm, use_dropout=not m.no_dropout)
+        return init_weights(net, m.init_type, m.init_gain)
+
+    def new_discriminator(self, input_nc: int) -> nn.Module:
+        m = self.config.model
+        net = build_discriminator(m.netD, input_nc, m.ndf, m.n_layers_D, m.norm)
+        return init_weights(net, m.init_type, m.init_gain)
+
+    def new_optimizer(self, *nets: nn.Module) -> torch.optim.Optimizer:
+        o = self.config.optim
+        params = [p for net in nets for p in net.parameters()]
+        return torch.optim.Adam(params, lr=o.learning_rate, betas=(o.beta1, o.beta2))
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        """Wrap every network and optimizer for the device, precision and processes."""
+        self.accelerator = accelerator
+        prepared = iter(accelerator.prepare(*self.networks.values(), *self.optimizers.values()))
+        self.networks = {name: next(prepared) for name in self.networks}
+        self.optimizers = {name: next(prepared) for name in self.optimizers}
+
+    def plain(self, name: str) -> nn.Module:
+        """The network without its DistributedDataParallel wrapper (autocast kept).
+
+        Discriminators are called through this while training the generators: they are frozen
+        then, and a DDP module whose parameters get no gradient would stall the next reduction.
+        """
+        return self.accelerator.unwrap_model(self.networks[name])
+
+    @staticmethod
+    @contextlib.contextmanager
+    def frozen(*nets: nn.Module) -> Iterator[None]:
+        flags = [[p.requires_grad for p in net.parameters()] for net in nets]
+        for net in nets:
+            net.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for net, net_flags in zip(nets, flags):
+                for p, flag in zip(net.parameters(), net_flags):
+                    p.requires_grad_(flag)
+
+    def step(self, optimizer: str, loss: torch.Tensor) -> None:
+        # One host sync per optimizer step, so a NaN never reaches the weights.
+        if not torch.isfinite(loss.detach()):
+            self.optimizers[optimizer].zero_grad(set_to_none=True)
+            raise NonFiniteLossError(f"the {optimizer} loss is {loss.item()}")
+        self.accelerator.backward(loss)
+        self.optimizers[optimizer].step()
+        self.optimizers[optimizer].zero_grad(set_to_none=True)
+
+    # -- what each recipe defines -------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def generators(self) -> dict[str, Generator]:
+        """Unwrapped generators keyed by the direction they translate (AtoB / BtoA)."""
+        raise NotImplementedError
+
+    def validation_rows(self, batch: dict[str, torch.Tensor]) -> tuple[list[str], list[list[torch.Tensor]]]:
+        """Column titles and rows of CHW images for the validation grid (generators in eval mode)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def validation_grid(self, batch: dict[str, torch.Tensor]) -> tuple[Image.Image, list[list[torch.Tensor]]]:
+        generators = [self.plain(name) for name in self.networks if name.startswith("G")]
+        modes = [g.training for g in generators]
+        for g in generators:
+            g.eval()
+        try:
+            titles, rows = self.validation_rows(batch)
+        finally:
+            for g, mode in zip(generators, modes):
+                g.train(mode)
+        return image_grid(rows), rows
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """CHW in [-1, 1] -> HWC uint8 (grey images become RGB so rows can mix channel counts)."""
+    image = image.detach().float().cpu().clamp(-1, 1)
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    return ((image.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
+
+
+def image_grid(rows: list[list[torch.Tensor]], gap: int = 2) -> Image.Image:
+    """Rows of equally sized CHW images, side by side, on white."""
+    h, w = rows[0][0].shape[-2:]
+    columns = max(len(row) for row in rows)
+    canvas = np.full((len(rows) * (h + gap) - gap, columns * (w + gap) - gap, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            canvas[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = to_uint8(image)
+    return Image.fromarray(canvas)

@@ -1,0 +1,308 @@
+"""The one training loop, shared by every recipe (pix2pix, CycleGAN).
+
+Accelerate handles devices, processes, mixed precision and gradient accumulation. Checkpoints are
+`checkpoint-{step}` folders written under a temporary name and renamed when complete, so a killed run
+never leaves a half-written "latest". Resuming restores weights, optimizers, RNG states, image pools
+and the step, and the data order is a pure function of (seed, epoch, index): the resumed run continues
+exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import shutil
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import load_image_dataset
+from .losses import NonFiniteLossError
+from .recipes import RECIPES, Recipe
+
+logger = logging.getLogger("pix2pix_hub")
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+STATE_FILE = "training_state.json"
+SAMPLES_FILE = "samples.png"  # the final validation grid, shown in the model card  # written last: its presence marks a complete checkpoint
+
+
+# -- learning rate ------------------------------------------------------------------------------
+def lr_factor(config: TrainConfig, epoch: int) -> float:
+    """The reference's schedules, per epoch: `linear` keeps the rate for n_epochs, then decays it to 0."""
+    o = config.optim
+    if o.lr_policy == "linear":
+        return 1.0 - max(0, epoch + 1 - o.n_epochs) / float(o.n_epochs_decay + 1)
+    if o.lr_policy == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(epoch, o.n_epochs) / o.n_epochs))
+    if o.lr_policy == "step":
+        return 0.1 ** (epoch // o.lr_decay_epochs)
+    return 1.0
+
+
+def set_learning_rate(recipe: Recipe, lr: float) -> None:
+    for optimizer in recipe.optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+def list_checkpoints(output_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    found = []
+    for path in output_dir.glob("checkpoint-*"):
+        match = CHECKPOINT_PATTERN.match(path.name)
+        if match and (path / STATE_FILE).is_file():
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def save_checkpoint(accelerator: Accelerator, recipe: Recipe, output_dir: Path, step: int, limit: int | None) -> Path:
+    final, partial = output_dir / f"checkpoint-{step}", output_dir / f"checkpoint-{step}.partial"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    # Image pools differ per process (each sees its own fakes), so each writes its own.
+    rank = accelerator.process_index
+    for name, pool in recipe.pools.items():
+        state = pool.state_dict()
+        safetensors.torch.save_file(state["tensors"], partial / f"pool_{name}_{rank}.safetensors")
+        (partial / f"pool_{name}_{rank}.json").write_text(json.dumps(state["rng"]))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (partial / STATE_FILE).write_text(json.dumps({"step": step}))
+        if final.exists():  # the same step saved again (e.g. after a resume): replace it
+            shutil.rmtree(final)
+        partial.rename(final)
+        if limit is not None:
+            for old in list_checkpoints(output_dir)[:-max(limit, 1)]:  # never the newest
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
+    if resume_from != "latest":
+        path = Path(resume_from)
+        if not (path / STATE_FILE).is_file():
+            raise FileNotFoundError(f"--resume_from_checkpoint {resume_from}: not a complete checkpoint folder "
+                                    f"(no {STATE_FILE}); pass 'latest' or a checkpoint-N folder")
+        return path
+    checkpoints = list_checkpoints(output_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def load_checkpoint(accelerator: Accelerator, recipe: Recipe, path: Path) -> int:
+    accelerator.load_state(str(path))
+    rank = accelerator.process_index
+    for name, pool in recipe.pools.items():
+        tensors_file = path / f"pool_{name}_{rank}.safetensors"
+        if tensors_file.is_file():
+            tensors = safetensors.torch.load_file(tensors_file)
+            rng = json.loads((path / f"pool_{name}_{rank}.json").read_text())
+            pool.load_state_dict({"tensors": tensors, "rng": rng}, device=accelerator.device)
+        else:
+            logger.warning("%s has no image pool for process %d: it starts empty", path, rank)
+    return json.loads((path / STATE_FILE).read_text())["step"]
+
+
+# -- validation ---------------------------------------------------------------------------------
+def load_validation_batch(config: TrainConfig, recipe: Recipe) -> dict[str, torch.Tensor]:
+    """The first images of the validation split (val, then test, then the training images), fixed
+    for the whole run so grids are comparable from step to step."""
+    data = config.data
+    candidates = [data.validation_split] if data.validation_split else ["val", "test", data.split]
+    last_error = None
+    for split in candidates:
+        try:
+            dataset = load_image_dataset(data, paired=recipe.paired, split=split, train=False, seed=config.optim.seed,
+                                         domain_names=(config.model.domain_a_name, config.model.domain_b_name))
+            break
+        except (ValueError, FileNotFoundError) as error:
+            last_error = error
+    else:
+        raise last_error
+    count = config.output.num_validation_images
+    items = [dataset[i] for i in range(min(count, len(dataset)))] if hasattr(dataset, "__len__") else [
+        item for item, _ in zip(dataset, range(count))]
+    return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
+
+
+def log_validation(accelerator: Accelerator, recipe: Recipe, batch: dict[str, torch.Tensor], step: int,
+                   image_path: Path) -> dict[str, float]:
+    batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+    grid, rows = recipe.validation_grid(batch)
+    image_path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(image_path)
+    metrics = validation_metrics(recipe, rows)
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            import numpy as np
+            tracker.writer.add_image("validation", np.asarray(grid), step, dataformats="HWC")
+        elif tracker.name == "wandb":
+            import wandb
+            tracker.log({"validation": wandb.Image(grid)}, step=step)
+    if metrics:
+        accelerator.log({f"val/{name}": value for name, value in metrics.items()}, step=step)
+    return metrics
+
+
+def validation_metrics(recipe: Recipe, rows: list[list[torch.Tensor]]) -> dict[str, float]:
+    """Paired: output vs target (PSNR, SSIM, L1). Unpaired: cycle reconstruction error."""
+    try:
+        from .evaluate import cycle_metrics, paired_metrics
+    except ImportError:  # evaluation extras missing: grids still work
+        return {}
+    outputs = torch.stack([row[1] for row in rows]).float()
+    if recipe.paired:
+        return paired_metrics(outputs, torch.stack([row[2] for row in rows]).float())
+    reals, reconstructed = torch.stack([row[0] for row in rows]).float(), torch.stack([row[2] for row in rows]).float()
+    return cycle_metrics(reals, reconstructed)
+
+
+# -- the loop -----------------------------------------------------------------------------------
+def make_accelerator(config: TrainConfig) -> Accelerator:
+    out = config.output
+    return Accelerator(
+        gradient_accumulation_steps=config.optim.gradient_accumulation_steps,
+        mixed_precision=config.optim.mixed_precision,
+        log_with=None if out.report_to == "none" else out.report_to,
+        project_config=ProjectConfiguration(project_dir=out.output_dir, logging_dir=str(Path(out.output_dir) / "logs")),
+        # A BatchNorm discriminator is called twice (real, fake) before backward; broadcasting its
+        # buffers at the second call would overwrite tensors autograd still needs.
+        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
+    )
+
+
+def tracker_config(config: TrainConfig) -> dict:
+    """Flat, scalar-only hyperparameters for TensorBoard/W&B."""
+    return {f"{group}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
+            for group, values in config.to_dict().items() for key, value in values.items()}
+
+
+def train(config: TrainConfig) -> Path:
+    """Train, checkpoint, validate; write the final model folder (and push it). Returns output_dir."""
+    config.resolve()
+    output_dir = Path(config.output.output_dir)
+    accelerator = make_accelerator(config)
+    set_seed(config.optim.seed)  # the same initial weights on every process
+    recipe = RECIPES[config.model.model](config)
+    domains = (config.model.domain_a_name, config.model.domain_b_name)
+    dataset = load_image_dataset(config.data, paired=recipe.paired, seed=config.optim.seed, domain_names=domains)
+    validation_batch = load_validation_batch(config, recipe)
+    loader = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=False, drop_last=True,
+                        num_workers=config.data.dataloader_num_workers,
+                        # its own generator: making an iterator must not draw from the global RNG
+                        generator=torch.Generator().manual_seed(config.optim.seed))
+    recipe.prepare(accelerator)
+    loader = accelerator.prepare(loader)
+
+    accum = config.optim.gradient_accumulation_steps
+    steps_per_epoch = max(1, len(loader) // accum)
+    total_steps = (config.optim.n_epochs + config.optim.n_epochs_decay) * steps_per_epoch
+    if config.optim.max_steps is not None:
+        total_steps = min(total_steps, config.optim.max_steps)
+
+    step = 0
+    if config.output.resume_from_checkpoint:
+        checkpoint = find_checkpoint(output_dir, config.output.resume_from_checkpoint)
+        if checkpoint is None:
+            accelerator.print(f"no checkpoint in {output_dir}: starting from scratch")
+        else:
+            step = load_checkpoint(accelerator, recipe, checkpoint)
+            accelerator.print(f"resumed from {checkpoint} at step {step}")
+
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        accelerator.print(f"{dataset.description}; {steps_per_epoch} steps/epoch, {total_steps} steps, "
+                          f"{accelerator.num_processes} process(es), {accelerator.mixed_precision} precision")
+    if config.output.report_to != "none":
+        accelerator.init_trackers(config.output.tracker_project_name, config=tracker_config(config))
+
+    step, metrics = run_loop(accelerator, recipe, config, dataset, loader, validation_batch, step, total_steps,
+                             steps_per_epoch)
+    finish(accelerator, recipe, config, dataset, validation_batch, step, metrics)
+    return output_dir
+
+
+def run_loop(accelerator, recipe, config, dataset, loader, validation_batch, step, total_steps, steps_per_epoch):
+    out = config.output
+    output_dir = Path(out.output_dir)
+    accum = config.optim.gradient_accumulation_steps
+    progress = tqdm(total=total_steps, initial=step, disable=not accelerator.is_local_main_process, desc="steps")
+    metrics: dict[str, float] = {}
+    skipped_steps = 0
+    epoch = step // steps_per_epoch
+    while step < total_steps:
+        # Accelerate's loader passes its own epoch counter to dataset.set_epoch; set it, then skip,
+        # so that a resumed run (whose loader counter restarted at 0) reads the same data order.
+        loader.set_epoch(epoch)
+        batches = loader
+        done_in_epoch = step - epoch * steps_per_epoch
+        if done_in_epoch:  # resumed mid-epoch: skip what was already trained on, without loading it
+            batches = accelerator.skip_first_batches(loader, done_in_epoch * accum)
+        lr = config.optim.learning_rate * lr_factor(config, epoch)
+        for batch in batches:
+            with accelerator.accumulate(*recipe.networks.values()):
+                set_learning_rate(recipe, lr)
+                try:
+                    losses = recipe.training_step(batch)
+                except NonFiniteLossError as error:
+                    if config.optim.on_nonfinite_loss == "stop":
+                        raise NonFiniteLossError(f"{error} at step {step + 1}: stopped; the last good checkpoint is "
+                                                 f"kept. Lower --learning_rate, or pass --on_nonfinite_loss skip") from None
+                    skipped_steps += 1
+                    losses = None
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            progress.update(1)
+            if losses is not None and (step % out.logging_steps == 0 or step == total_steps):
+                logs = {name: value.detach().item() for name, value in losses.items()} | {"lr": lr}
+                progress.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k.startswith("loss")})
+                accelerator.log(logs | {"skipped_steps": skipped_steps}, step=step)
+            if step % out.checkpointing_steps == 0:
+                checkpoint = save_checkpoint(accelerator, recipe, output_dir, step, out.checkpoints_total_limit)
+                if out.push_to_hub and out.push_checkpoints and accelerator.is_main_process:
+                    from .hub import push_output_dir
+                    push_output_dir(checkpoint, config, branch="checkpoints", path_in_repo=checkpoint.name)
+            if step % out.validation_steps == 0 and accelerator.is_main_process:
+                metrics = log_validation(accelerator, recipe, validation_batch, step,
+                                         output_dir / "samples" / f"step-{step:07d}.png")
+            if step >= total_steps:
+                break
+        epoch += 1
+    progress.close()
+    if skipped_steps:
+        accelerator.print(f"skipped {skipped_steps} step(s) with a non-finite loss")
+    return step, metrics
+
+
+def finish(accelerator, recipe, config, dataset, validation_batch, step, metrics) -> None:
+    """Final samples, metrics, model folder and card; upload from the main process only."""
+    from .hub import push_output_dir, write_model_card
+
+    output_dir = Path(config.output.output_dir)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        metrics = log_validation(accelerator, recipe, validation_batch, step, output_dir / SAMPLES_FILE) or metrics
+        from .pretrained import save_model_folder
+        metadata = {"model_type": recipe.model_type, "domain_a_name": config.model.domain_a_name,
+                    "domain_b_name": config.model.domain_b_name, "resolution": config.data.resolution,
+                    "test_mode": "eval", "training": config.to_dict(), "metrics": metrics}
+        save_model_folder(output_dir, recipe.generators(), metadata)
+        bad = getattr(dataset, "bad_images", [])
+        if bad:
+            accelerator.print(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0][0]}: {bad[0][1]}")
+        write_model_card(output_dir, config, metrics, skipped_images=len(bad))
+        if config.output.push_to_hub:
+            push_output_dir(output_dir, config)
+    accelerator.end_training()

@@ -1,0 +1,125 @@
+"""Real training runs through train.py on tiny data: save, load, resume, two processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+from PIL import Image
+
+from pix2pix_hub import ImageTranslator, UnetGenerator, load_generator
+from synthetic_data import make_aligned_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--netG", "unet_128", "--ngf", "8", "--ndf", "8", "--load_size", "136", "--resolution", "128",
+        "--report_to", "none", "--validation_steps", "1000", "--logging_steps", "1", "--num_validation_images", "2"]
+
+
+def run_train(*args, env=None, launcher=None):
+    command = (launcher or [sys.executable]) + [str(ROOT / "train.py"), *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def facades(tmp_path_factory):
+    return make_aligned_folder(tmp_path_factory.mktemp("facades"), n=6, size=64)
+
+
+@pytest.fixture(scope="module")
+def trained(facades, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny-facades"
+    run_train("--model", "pix2pix", "--dataset", facades, "--output_dir", out, "--max_steps", 4,
+              "--checkpointing_steps", 2, "--checkpoints_total_limit", 1, *TINY)
+    return out
+
+
+def test_output_dir_holds_what_goes_to_the_hub(trained):
+    files = {p.name for p in trained.iterdir()}
+    assert {"model.safetensors", "config.json", "README.md", "samples.png"} <= files
+    assert [p.name for p in trained.glob("checkpoint-*")] == ["checkpoint-4"]  # total limit 1
+    config = json.loads((trained / "config.json").read_text())
+    assert config["model_type"] == "pix2pix" and config["netG"] == "unet_128" and config["ngf"] == 8
+    assert config["training"]["model"]["lambda_l1"] == 100.0 and config["training"]["model"]["gan_mode"] == "vanilla"
+    assert Image.open(trained / "samples.png").size == (3 * 128 + 4, 2 * 128 + 2)
+
+
+def test_model_card_is_real(trained):
+    card = (trained / "README.md").read_text()
+    header = card.split("---")[1]
+    assert "library_name: pix2pix-hub" in header and "pipeline_tag: image-to-image" in header
+    assert "model-index" in header and "psnr" in header  # validation metrics reach the Hub's metadata
+    assert "![validation samples](samples.png)" in card
+    assert '"lambda_l1": 100.0' in card and "python train.py --model pix2pix" in card
+    assert "load_generator(" in card and "ImageTranslator.from_pretrained(" in card
+
+
+def test_load_generator_and_translate(trained):
+    generator = load_generator(trained)
+    assert isinstance(generator, UnetGenerator) and not generator.training
+    weights = safetensors.torch.load_file(trained / "model.safetensors")
+    assert all(torch.equal(weights[k], v) for k, v in generator.state_dict().items())
+    translator = ImageTranslator.from_pretrained(trained, device="cpu")
+    photo = Image.new("RGB", (200, 90), (200, 30, 30))
+    out = translator(photo)
+    assert out.size == (200, 90) and out.mode == "RGB"
+    outs = translator([photo, Image.new("L", (64, 64), 255)])
+    assert [o.size for o in outs] == [(200, 90), (64, 64)]
+    tensor = generator(torch.zeros(1, 3, 128, 128))
+    assert torch.isfinite(tensor).all()
+
+
+def test_translate_cli(trained, facades, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pix2pix_hub", "translate", "--model", str(trained),
+                             "--input", str(facades / "val"), "--output", str(tmp_path / "out")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    written = sorted((tmp_path / "out").glob("*.png"))
+    assert len(written) == len(list((facades / "val").iterdir()))
+    assert Image.open(written[0]).size == Image.open(sorted((facades / "val").iterdir())[0]).size  # same as the A|B input
+
+
+def test_resume_is_exact(facades, tmp_path):
+    common = ["--model", "pix2pix", "--dataset", facades, "--checkpointing_steps", 3, *TINY,
+              "--n_epochs", 1, "--n_epochs_decay", 1]  # 12 steps: the LR decays during the second epoch
+    run_train(*common, "--output_dir", tmp_path / "straight", "--max_steps", 9)
+    run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 3)
+    log = run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 9, "--resume_from_checkpoint", "latest")
+    assert "resumed from" in log.stdout + log.stderr
+    straight = safetensors.torch.load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = safetensors.torch.load_file(tmp_path / "resumed" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
+    different = [k for k in straight if not torch.equal(straight[k], resumed[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def test_two_process_accelerate_run(facades, tmp_path):
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    out = tmp_path / "ddp"
+    log = run_train("--model", "pix2pix", "--dataset", facades, "--output_dir", out, "--max_steps", 2,
+                    "--checkpointing_steps", 2, *TINY, launcher=launcher, env={"ACCELERATE_USE_CPU": "1"})
+    assert "2 process(es)" in log.stdout + log.stderr
+    assert (out / "model.safetensors").is_file() and len(list(out.glob("checkpoint-*"))) == 1
+    assert len(list((out / "checkpoint-2").glob("random_states_*.pkl"))) == 2
+
+
+def test_clear_error_for_a_folder_without_images(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--dataset", str(tmp_path / "empty"),
+                             "--output_dir", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: ")
+
+
+def test_help_reads_well():
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True, timeout=60)
+    for group in ("data:", "model:", "optim:", "output:"):
+        assert group in result.stdout
+    assert "(default: 286)" in result.stdout and "--resume_from_checkpoint" in result.stdout
