@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         for f in dataclasses.fields(group_cls):
             kind = _flag_type(get_type_hints(group_cls)[f.name])
             kwargs = {"default": f.default, "help": f.metadata["help"], "dest": f"{group_field.name}.{f.name}"}
+            if kind is not bool and not f.metadata.get("choices"):
+                kwargs["metavar"] = {int: "N", float: "X"}.get(kind, "STR")
             if kind is bool:
                 kwargs["action"] = "store_true"
                 kwargs["default"] = f.default

@@ -119,7 +119,8 @@ def test_clear_error_for_a_folder_without_images(tmp_path):
 
 
 def test_help_reads_well():
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "COLUMNS": "200"})
     for group in ("data:", "model:", "optim:", "output:"):
         assert group in result.stdout
     assert "(default: 286)" in result.stdout and "--resume_from_checkpoint" in result.stdout

@@ -1,0 +1,99 @@
+"""Decoding images robustly (any mode, bit depth, orientation) and converting to and from tensors."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+MIN_SIDE = 8
+MAX_PIXELS = 64_000_000  # larger files are refused as probable decompression bombs (8000x8000)
+
+
+class BadImageError(ValueError):
+    """An image that cannot be used; the message names the file, the problem and the fix."""
+
+
+def _name(source) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return getattr(source, "name", "<image>")
+
+
+def open_image(source, *, mode: str = "RGB", max_side: int | None = None) -> Image.Image:
+    """Open a path, bytes, file object, numpy array or PIL image as an 8-bit `mode` ("RGB" or "L") image.
+
+    Transparency is composited over white, 16-bit images are scaled (not clipped), CMYK and palette
+    images are converted, EXIF rotation is applied. With `max_side`, large images are reduced while
+    decoding (JPEG draft mode), so a 20-megapixel photo costs little memory.
+    """
+    name = _name(source)
+    if isinstance(source, np.ndarray):
+        source = Image.fromarray(source)
+    if not isinstance(source, Image.Image):
+        if isinstance(source, (str, Path)) and Path(source).stat().st_size == 0:
+            raise BadImageError(f"{name}: the file is empty (0 bytes); re-export or remove it")
+        data = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(data)
+                if image.width * image.height > MAX_PIXELS and not max_side:
+                    raise BadImageError(f"{name}: {image.width}x{image.height} is too large to decode safely "
+                                        f"(> {MAX_PIXELS // 1_000_000} MP); downscale it first")
+                if max_side and max(image.size) > max_side:
+                    image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale
+                image.load()
+        except BadImageError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise BadImageError(f"{name}: refused as a decompression bomb ({error}); downscale it first") from None
+        except Exception as error:  # PIL raises many types for broken files
+            raise BadImageError(f"{name}: cannot be decoded ({type(error).__name__}: {error}); "
+                                "the file is truncated or not an image — re-export or remove it") from None
+    else:
+        image = source
+    if min(image.size) < MIN_SIDE:
+        raise BadImageError(f"{name}: {image.width}x{image.height} is too small (sides under {MIN_SIDE} px); remove it")
+    image = ImageOps.exif_transpose(image)
+    image = to_8bit(image)
+    if max_side and max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.LANCZOS)
+    return image.convert(mode)
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """Flatten transparency over white and bring 16/32-bit and CMYK images to 8-bit RGB or L."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        return Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode not in ("RGB", "L"):
+        return image.convert("RGB")  # CMYK, YCbCr, 1, ...
+    return image
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL (RGB or L) -> float CHW in [-1, 1]."""
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array.transpose(2, 0, 1) / 127.5 - 1.0)
+
+
+def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
+    """CHW or 1xCHW in [-1, 1] -> PIL RGB or L."""
+    if tensor.dim() == 4:
+        tensor = tensor[0]
+    array = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
