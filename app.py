@@ -1,0 +1,216 @@
+"""pix2pix-hub Gradio app: draw or upload, get the translated image (Hugging Face Space entry point).
+
+Run locally: python app.py [--model PATH_OR_ID] [--port N] [--share no]
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pix2pix_hub.inference import ImageTranslator
+from pix2pix_hub.pretrained import ModelLoadError, read_model_config, resolve_model_folder
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_MODEL = "models/default"
+EXAMPLE_MODELS = [DEFAULT_MODEL]  # Hub ids (user/name) may be added here
+MAX_SIDE = 1024
+CANVAS = 256
+try:  # colours the default model was trained on, when the dataset module exists
+    from pix2pix_hub.make_dataset import SEGMENT_PALETTE  # type: ignore
+except Exception:  # noqa: BLE001
+    SEGMENT_PALETTE = {"sky": "#87ceeb", "grass": "#3cb043", "sun": "#ffd700", "tree": "#0b6623",
+                       "water": "#1f4fff", "mountain": "#8b5a2b", "black": "#000000"}
+
+
+def _model_path(model_id: str) -> str:
+    model_id = (model_id or DEFAULT_MODEL).strip()
+    local = ROOT / model_id
+    return str(local) if not Path(model_id).is_absolute() and local.exists() else model_id
+
+
+@functools.lru_cache(maxsize=8)
+def load_translator(model_id: str, direction: str | None) -> ImageTranslator:
+    return ImageTranslator.from_pretrained(_model_path(model_id), direction=direction, device="cpu")
+
+
+@functools.lru_cache(maxsize=16)
+def model_config(model_id: str) -> dict:
+    return read_model_config(resolve_model_folder(_model_path(model_id)))
+
+
+def _to_pil(x) -> Image.Image | None:
+    if x is None:
+        return None
+    if isinstance(x, (str, Path)):
+        return Image.open(x)
+    if isinstance(x, Image.Image):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr * (255 if arr.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Any mode -> RGB, transparent parts over white."""
+    if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
+        image = image.convert("RGBA")
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image).convert("RGB")
+    if image.mode in ("I;16", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        arr = (arr - arr.min()) / max(arr.max() - arr.min(), 1e-9) * 255
+        return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
+
+
+def to_input_image(value) -> Image.Image | None:
+    """Sketchpad/ImageEditor dict, PIL, numpy or path -> RGB PIL (None when there is nothing)."""
+    if isinstance(value, dict):
+        comp = _to_pil(value.get("composite"))
+        if comp is None:
+            base = _to_pil(value.get("background"))
+            layers = [_to_pil(l) for l in value.get("layers") or [] if l is not None]
+            if base is None and not layers:
+                return None
+            size = (base or layers[0]).size
+            comp = Image.new("RGBA", size, (255, 255, 255, 255))
+            for part in ([base] if base is not None else []) + layers:
+                comp = Image.alpha_composite(comp, part.convert("RGBA").resize(size))
+        value = comp
+    image = _to_pil(value)
+    if image is None:
+        return None
+    image = _flatten(image)
+    if max(image.size) > MAX_SIDE:
+        image = image.copy()
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+    return image
+
+
+def is_blank(image: Image.Image) -> bool:
+    arr = np.asarray(image)
+    return int(arr.max()) - int(arr.min()) < 8
+
+
+def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None):
+    """-> (translated PIL image or None, status markdown). Never raises."""
+    try:
+        image = to_input_image(value)
+    except Exception as error:  # noqa: BLE001
+        return None, f"⚠️ Could not read the image: {error}"
+    if image is None or is_blank(image):
+        return None, "Draw something… (or upload a photo/sketch)"
+    model_id = (model_id or DEFAULT_MODEL).strip()
+    try:
+        config = model_config(model_id)
+        if config.get("directions"):
+            direction = direction if direction in config["directions"] else "AtoB"
+        else:
+            direction = None
+        translator = load_translator(model_id, direction)
+        output = translator(image)
+    except (ModelLoadError, OSError, ValueError) as error:
+        msg = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if model_id == DEFAULT_MODEL and not (ROOT / DEFAULT_MODEL).exists():
+            msg = f"The bundled model `{DEFAULT_MODEL}` is missing (not trained yet?). Pick another model."
+        return None, f"⚠️ Model `{model_id}` could not be loaded: {msg}"
+    except Exception as error:  # noqa: BLE001
+        return None, f"⚠️ Translation failed: {type(error).__name__}: {str(error)[:200]}"
+    extra = f" ({direction})" if direction else ""
+    return output, f"✅ {image.width}×{image.height} in {translator.last_seconds * 1000:.0f} ms{extra}"
+
+
+def direction_choices(model_id: str):
+    """(choices [(label, value)], visible, status) for the direction Radio."""
+    try:
+        config = model_config((model_id or DEFAULT_MODEL).strip())
+    except Exception as error:  # noqa: BLE001
+        return [("A → B", "AtoB")], False, f"⚠️ Model `{model_id}`: {str(error).splitlines()[0] if str(error) else error}"
+    if config.get("model_type") == "cyclegan" or config.get("directions"):
+        a = config.get("domain_a_name") or "A"
+        b = config.get("domain_b_name") or "B"
+        return [(f"{a} → {b}", "AtoB"), (f"{b} → {a}", "BtoA")], True, f"Model `{model_id}` (CycleGAN {a} ↔ {b})"
+    return [("A → B", "AtoB")], False, f"Model `{model_id}` ({config.get('model_type', 'pix2pix')})"
+
+
+def example_files() -> list[str]:
+    return sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
+
+
+def build_demo(model: str | None = None):
+    import gradio as gr
+
+    model = model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
+    choices = list(dict.fromkeys([model] + EXAMPLE_MODELS))
+    try:
+        size = int(model_config(model).get("resolution") or CANVAS)
+    except Exception:  # noqa: BLE001
+        size = CANVAS
+    dir_choices, dir_visible, status0 = direction_choices(model)
+    white = Image.new("RGB", (size, size), "white")
+    with gr.Blocks(title="pix2pix-hub") as demo:
+        gr.Markdown("# pix2pix-hub\nDraw with the palette (or upload an image); the translation updates live.")
+        with gr.Row():
+            model_box = gr.Dropdown(choices, value=model, label="Model (folder or Hub id)",
+                                    allow_custom_value=True, scale=3)
+            direction = gr.Radio(dir_choices, value="AtoB", label="Direction", visible=dir_visible, scale=2)
+        model_status = gr.Markdown(status0)
+        with gr.Row():
+            with gr.Column():
+                with gr.Tab("Draw"):
+                    sketch = gr.Sketchpad(
+                        value={"background": white, "layers": [], "composite": white},
+                        type="pil", image_mode="RGBA", canvas_size=(size, size), label="Canvas",
+                        brush=gr.Brush(colors=list(SEGMENT_PALETTE.values()), default_size=12,
+                                       color_mode="fixed"),
+                        eraser=gr.Eraser(default_size=16), elem_id="sketch")
+                with gr.Tab("Upload"):
+                    upload = gr.Image(type="pil", label="Upload a photo or sketch", sources=["upload", "clipboard"],
+                                      elem_id="upload")
+                run_btn = gr.Button("Translate", variant="primary")
+            with gr.Column():
+                output = gr.Image(type="pil", format="png", label="Translated", interactive=False,
+                                  elem_id="output")
+                timing = gr.Markdown("Draw something…", elem_id="timing")
+        last = gr.State("sketch")
+        if example_files():
+            gr.Examples(example_files(), inputs=upload, label="Example sketches")
+
+        def run(which, s, u, m, d):
+            return translate(u if which == "upload" else s, m, d)
+
+        def on_model(m):
+            dc, vis, st = direction_choices(m)
+            return gr.update(choices=dc, value="AtoB", visible=vis), st
+
+        sketch.change(lambda s, m, d: ("sketch",) + translate(s, m, d), [sketch, model_box, direction],
+                      [last, output, timing], trigger_mode="always_last", show_progress="hidden")
+        upload.change(lambda u, m, d: ("upload",) + translate(u, m, d), [upload, model_box, direction],
+                      [last, output, timing], trigger_mode="always_last")
+        run_btn.click(run, [last, sketch, upload, model_box, direction], [output, timing])
+        model_box.change(on_model, model_box, [direction, model_status]).then(
+            run, [last, sketch, upload, model_box, direction], [output, timing])
+        direction.change(run, [last, sketch, upload, model_box, direction], [output, timing])
+    demo.queue(max_size=32, default_concurrency_limit=2)
+    return demo
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--share", default="no")
+    args = parser.parse_args(argv)
+    demo = build_demo(args.model)
+    demo.launch(server_name="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1", server_port=args.port,
+                share=args.share.lower() in ("yes", "true", "1"))
+
+
+if __name__ == "__main__":
+    main()
