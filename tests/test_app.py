@@ -1,0 +1,181 @@
+"""app.py: the pure `translate` function and the real app in headless Chromium."""
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import app  # noqa: E402
+from pix2pix_hub.models import build_generator  # noqa: E402
+from pix2pix_hub.pretrained import save_model_folder  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-pix2pix")
+    save_model_folder(folder, {"AtoB": build_generator("unet_128", ngf=8)}, {"model_type": "pix2pix", "resolution": 128})
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_cyclegan(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-cyclegan")
+    gens = {d: build_generator("resnet_6blocks", ngf=8, norm="instance") for d in ("AtoB", "BtoA")}
+    save_model_folder(folder, gens, {"model_type": "cyclegan", "resolution": 128,
+                                     "domain_a_name": "horse", "domain_b_name": "zebra"})
+    return str(folder)
+
+
+def sketch(size=128):
+    im = Image.new("RGB", (size, size), "white")
+    d = ImageDraw.Draw(im)
+    d.rectangle([0, 0, size, size // 2], fill="#87ceeb")
+    d.ellipse([10, 10, 40, 40], fill="#ffd700")
+    return im
+
+
+def test_sketch_dict_pil_and_numpy(tiny_model):
+    white = Image.new("RGBA", (128, 128), "white")
+    layer = Image.new("RGBA", (128, 128), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).line([(10, 10), (100, 100)], fill=(0, 0, 0, 255), width=8)
+    composite = Image.alpha_composite(white, layer)
+    for value in ({"background": white, "layers": [layer], "composite": composite},
+                  {"background": white, "layers": [layer], "composite": None},
+                  {"background": np.asarray(white), "layers": [np.asarray(layer)], "composite": np.asarray(composite)}):
+        out, status = app.translate(value, tiny_model, None)
+        assert isinstance(out, Image.Image) and out.size == (128, 128), status
+        assert "ms" in status
+
+
+def test_blank_canvas_and_none(tiny_model):
+    white = Image.new("RGBA", (256, 256), "white")
+    for value in (None, {"background": white, "layers": [], "composite": white},
+                  {"background": None, "layers": [], "composite": None}, np.full((64, 64, 3), 255, np.uint8)):
+        out, status = app.translate(value, tiny_model, None)
+        assert out is None and "Draw something" in status
+
+
+def test_rgba_composited_over_white(tiny_model):
+    rgba = Image.new("RGBA", (100, 80), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).rectangle([10, 10, 50, 50], fill=(255, 0, 0, 255))
+    assert app.to_input_image(rgba).getpixel((0, 0)) == (255, 255, 255)
+    out, status = app.translate(rgba, tiny_model, None)
+    assert out.size == (100, 80) and out.mode == "RGB", status
+
+
+def test_huge_upload_is_downscaled(tiny_model):
+    big = sketch(256).resize((5000, 4000))
+    start = time.perf_counter()
+    out, status = app.translate(big, tiny_model, None)
+    assert time.perf_counter() - start < 20
+    assert max(out.size) == app.MAX_SIDE and out.size == (1024, 819), status
+
+
+def test_bad_model_gives_clear_status(tmp_path):
+    for bad in ("no-such-folder-xyz", "nobody/no-such-model", str(tmp_path)):
+        out, status = app.translate(sketch(), bad, None)
+        assert out is None and status.startswith("⚠️") and "Traceback" not in status
+
+
+def test_cyclegan_directions(tiny_cyclegan):
+    choices, visible, _ = app.direction_choices(tiny_cyclegan)
+    assert visible and choices == [("horse → zebra", "AtoB"), ("zebra → horse", "BtoA")]
+    a, status_a = app.translate(sketch(), tiny_cyclegan, "AtoB")
+    b, status_b = app.translate(sketch(), tiny_cyclegan, "BtoA")
+    assert "AtoB" in status_a and "BtoA" in status_b
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
+    assert app.load_translator(tiny_cyclegan, "AtoB") is app.load_translator(tiny_cyclegan, "AtoB")  # cached
+
+
+def test_pix2pix_hides_direction(tiny_model):
+    _, visible, _ = app.direction_choices(tiny_model)
+    assert not visible
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fetch_image(page, src):
+    if src.startswith("data:"):
+        import base64
+        data = base64.b64decode(src.split(",", 1)[1])
+    else:
+        data = page.request.get(src).body()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64)
+
+
+def test_browser_draw_and_upload(tiny_model, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no /usr/bin/chromium (install Debian chromium)")
+    port = _free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", tiny_model, "--port", str(port)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(server.stdout.read().decode()[-3000:])
+                time.sleep(0.5)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            canvas = page.locator("#sketch canvas").first
+            canvas.wait_for(timeout=30000)
+            page.wait_for_timeout(1000)
+            box = canvas.bounding_box()
+            x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+            for k in range(3):
+                page.mouse.move(x0 + w * 0.2, y0 + h * (0.3 + 0.2 * k))
+                page.mouse.down()
+                for i in range(1, 11):
+                    page.mouse.move(x0 + w * (0.2 + 0.06 * i), y0 + h * (0.3 + 0.2 * k + 0.01 * i))
+                page.mouse.up()
+            out_img = page.locator("#output img").first
+            out_img.wait_for(timeout=30000)
+            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('ms')",
+                                   timeout=30000)
+            pixels = _fetch_image(page, out_img.get_attribute("src"))
+            assert pixels.std() > 0.5, "output image is blank"
+            page.screenshot(path="/tmp/app_screenshot.png", full_page=True)
+
+            first_src = out_img.get_attribute("src")
+            page.get_by_role("tab", name="Upload").click()
+            upload_file = tmp_path / "upload.png"
+            sketch(200).save(upload_file)
+            page.locator("#upload input[type=file]").set_input_files(str(upload_file))
+            page.wait_for_function(
+                "(s) => { const i = document.querySelector('#output img'); return i && i.src !== s; }",
+                arg=first_src, timeout=30000)
+            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('200×200')",
+                                   timeout=30000)
+            page.screenshot(path="/tmp/app_screenshot_upload.png", full_page=True)
+            browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
