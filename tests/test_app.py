@@ -145,14 +145,17 @@ def test_browser_draw_and_upload(tiny_model, tmp_path):
             canvas = page.locator("#sketch canvas").first
             canvas.wait_for(timeout=30000)
             page.wait_for_timeout(1000)
+            page.locator("#sketch button[aria-label='Brush']").first.click()
             box = canvas.bounding_box()
             x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
             for k in range(3):
                 page.mouse.move(x0 + w * 0.2, y0 + h * (0.3 + 0.2 * k))
                 page.mouse.down()
                 for i in range(1, 11):
-                    page.mouse.move(x0 + w * (0.2 + 0.06 * i), y0 + h * (0.3 + 0.2 * k + 0.01 * i))
+                    page.mouse.move(x0 + w * (0.2 + 0.06 * i), y0 + h * (0.3 + 0.2 * k + 0.01 * i), steps=2)
                 page.mouse.up()
+            page.wait_for_timeout(1500)
+            page.get_by_role("button", name="Translate").click()  # live .change may lag; the button must work
             out_img = page.locator("#output img").first
             out_img.wait_for(timeout=30000)
             page.wait_for_function("() => document.querySelector('#timing').innerText.includes('ms')",
