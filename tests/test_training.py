@@ -124,3 +124,22 @@ def test_help_reads_well():
     for group in ("data:", "model:", "optim:", "output:"):
         assert group in result.stdout
     assert "(default: 286)" in result.stdout and "--resume_from_checkpoint" in result.stdout
+
+
+def test_load_generator_by_hub_id_from_a_real_hub_server(trained, local_hub, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from pix2pix_hub import ModelLoadError
+    local_hub.add_repo("pix2pix-hub/tiny-facades", trained, branches={"v1": trained})
+    generator = load_generator("pix2pix-hub/tiny-facades")
+    expected = safetensors.torch.load_file(trained / "model.safetensors")
+    assert all(torch.equal(expected[k], v) for k, v in generator.state_dict().items())
+    assert load_generator("pix2pix-hub/tiny-facades", revision="v1").netG == "unet_128"
+    translator = ImageTranslator.from_pretrained("pix2pix-hub/tiny-facades", device="cpu")
+    assert translator(Image.new("RGB", (64, 48))).size == (64, 48)
+    card = ModelCard.load("pix2pix-hub/tiny-facades")
+    assert card.data.library_name == "pix2pix-hub" and card.data.pipeline_tag == "image-to-image"
+    with pytest.raises(ModelLoadError, match="no such model repo"):
+        load_generator("pix2pix-hub/does-not-exist")
+    with pytest.raises(ModelLoadError, match="revision 'v9' does not exist"):
+        load_generator("pix2pix-hub/tiny-facades", revision="v9")
