@@ -1,0 +1,392 @@
+"""`python -m pix2pix_hub convert`: the reference's .pth checkpoints -> a pix2pix-hub model folder.
+
+pix2pix:  --checkpoint latest_net_G.pth                              -> config.json + model.safetensors
+CycleGAN: --checkpoint_a2b latest_net_G_A.pth --checkpoint_b2a latest_net_G_B.pth -> AtoB/ + BtoA/
+
+Checkpoints are read with `torch.load(weights_only=True)`: tensors only, never arbitrary pickles.
+The architecture (netG, ngf, norm, channels) is read from the tensors' names and shapes; flags that
+contradict them fail with a one-line hint naming the flag to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import pickle
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from .models import Generator, WeightMismatchError, build_generator, load_state_dict_checked
+from .pretrained import save_model_folder
+from .test_mode import TEST_MODES, apply_test_mode, train_mode_differs
+
+__all__ = ["ConvertError", "GeneratorSpec", "apply_test_mode", "convert", "generator_from_checkpoint",
+           "infer_spec", "read_checkpoint"]
+
+DEFAULT_SOURCE = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "netG", "generator", "net", "G")
+NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+class ConvertError(ValueError):
+    """A checkpoint that cannot be converted; the message says why and what to pass instead."""
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A reference generator's options. `use_dropout` None: not visible in the weights (U-Net)."""
+
+    netG: str
+    ngf: int
+    norm: str
+    input_nc: int
+    output_nc: int
+    use_dropout: bool | None
+
+
+# -- reading ------------------------------------------------------------------------------------
+def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state_dict in a .pth (or .safetensors) file: unwrapped, without a DataParallel `module.` prefix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConvertError(f"{path}: no such file")
+    if path.suffix == ".safetensors":
+        import safetensors.torch
+        try:
+            return strip_module_prefix(safetensors.torch.load_file(str(path)))
+        except Exception as error:  # safetensors raises its own error types
+            raise ConvertError(f"{path} is not a readable safetensors file ({error})") from None
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if not unsafe:  # e.g. "Unsupported operand": not a pickle at all
+            raise ConvertError(f"{path} is not a PyTorch checkpoint (it cannot be unpickled)") from None
+        raise ConvertError(f"{path} holds objects other than tensors ({unsafe.group(1)}), which are not loaded for "
+                           "safety; re-save only the weights: torch.save(net.state_dict(), path)") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as error:
+        raise ConvertError(f"{path} is not a PyTorch checkpoint ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0][:120] if str(error) else 'empty'})") from None
+    return strip_module_prefix(unwrap_state_dict(loaded, path))
+
+
+def is_tensor_dict(value) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, torch.Tensor) for v in value.values())
+
+
+def unwrap_state_dict(loaded, path: Path) -> dict[str, torch.Tensor]:
+    """A plain state_dict as is; {"state_dict": {...}} and similar training checkpoints unwrapped."""
+    if is_tensor_dict(loaded):
+        return dict(loaded)
+    if not isinstance(loaded, dict):
+        raise ConvertError(f"{path} holds a {type(loaded).__name__}, not a state_dict (a dict of tensors)")
+    for key in WRAPPER_KEYS:
+        if is_tensor_dict(loaded.get(key)):
+            return dict(loaded[key])
+    inner = [key for key, value in loaded.items() if is_tensor_dict(value)]
+    if len(inner) == 1:
+        return dict(loaded[inner[0]])
+    described = ", ".join(f"{k!r}" for k in list(loaded)[:8])
+    raise ConvertError(f"{path} is a dict without one generator state_dict in it (keys: {described}); "
+                       + (f"it holds several ({', '.join(inner)}): save the generator's alone" if inner else
+                          "expected a dict of tensors such as model.model.0.weight"))
+
+
+def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Checkpoints saved from a DataParallel/DDP wrapper name every key `module.<key>`."""
+    if state_dict and all(key.startswith("module.") for key in state_dict):
+        return {key[len("module."):]: value for key, value in state_dict.items()}
+    return state_dict
+
+
+# -- inferring the architecture -----------------------------------------------------------------
+def infer_spec(state_dict: dict[str, torch.Tensor]) -> GeneratorSpec:
+    """netG, ngf, norm and channels from key names and shapes."""
+    if "model.model.0.weight" in state_dict:
+        return infer_unet(state_dict)
+    if "model.1.weight" in state_dict and any(".conv_block." in key for key in state_dict):
+        return infer_resnet(state_dict)
+    raise ConvertError("these weights are not a reference generator: expected model.model.0.weight (U-Net) or "
+                       f"model.N.conv_block... (ResNet); first keys: {', '.join(list(state_dict)[:4])}")
+
+
+def infer_norm(state_dict: dict[str, torch.Tensor], first_conv: str) -> str:
+    """BatchNorm has 1-D affine weights; with InstanceNorm (affine=False) the convs have biases instead;
+    with no norm, neither. (Old InstanceNorm running stats, which have no weight, do not count.)"""
+    if any(key.endswith(".weight") and value.dim() == 1 for key, value in state_dict.items()):
+        return "batch"
+    return "instance" if f"{first_conv}.bias" in state_dict else "none"
+
+
+def infer_unet(state_dict: dict[str, torch.Tensor]) -> GeneratorSpec:
+    # Each level nests one more `model.`: the innermost down conv's key has num_downs + 1 of them.
+    depth = max(key.split(".").count("model") for key in state_dict) - 1
+    first, last = state_dict["model.model.0.weight"], state_dict.get("model.model.3.weight")
+    if last is None or first.dim() != 4:
+        raise ConvertError("a U-Net checkpoint without its outer layers (model.model.3.weight): is it complete?")
+    return GeneratorSpec(f"unet_{2**depth}", first.shape[0], infer_norm(state_dict, "model.model.0"),
+                         input_nc=first.shape[1], output_nc=last.shape[1], use_dropout=None)
+
+
+def infer_resnet(state_dict: dict[str, torch.Tensor]) -> GeneratorSpec:
+    blocks = sorted({int(key.split(".")[1]) for key in state_dict if ".conv_block." in key})
+    # A block's second conv is conv_block.5, or conv_block.6 when a Dropout layer sits before it.
+    second_conv = state_dict.get(f"model.{blocks[0]}.conv_block.6.weight")
+    dropout = second_conv is not None and second_conv.dim() == 4  # (with BatchNorm, conv_block.6 is its norm)
+    convs = [key for key, value in state_dict.items() if key.endswith(".weight") and value.dim() == 4]
+    first, last = state_dict["model.1.weight"], state_dict[max(convs, key=lambda k: int(k.split(".")[1]))]
+    return GeneratorSpec(f"resnet_{len(blocks)}blocks", first.shape[0], infer_norm(state_dict, "model.1"),
+                         input_nc=first.shape[1], output_nc=last.shape[0], use_dropout=dropout)
+
+
+def resolve_spec(found: GeneratorSpec, netG: str | None = None, ngf: int | None = None, norm: str | None = None,
+                 no_dropout: bool = False) -> GeneratorSpec:
+    """The spec to build: the found one, after checking that given flags agree with it."""
+    norm = "batch" if norm == "syncbatch" else norm  # same weights
+    if netG and netG != found.netG:
+        raise ConvertError(f"--netG {netG} but the weights are a {describe_net(found)}: pass --netG {found.netG}")
+    if ngf and ngf != found.ngf:
+        raise ConvertError(f"--ngf {ngf} but the first conv has {found.ngf} filters: pass --ngf {found.ngf}")
+    if norm and norm != found.norm:
+        raise ConvertError(f"--norm {norm} but the weights {NORM_EVIDENCE[found.norm]}: pass --norm {found.norm}")
+    if found.use_dropout and no_dropout:
+        raise ConvertError("--no_dropout but the ResNet blocks have a dropout layer (their second conv is "
+                           "conv_block.6, not conv_block.5): leave out --no_dropout")
+    if found.use_dropout is None:  # U-Net: invisible in the weights; the reference's pix2pix default is on
+        return replace(found, use_dropout=not no_dropout)
+    return found
+
+
+NORM_EVIDENCE = {
+    "batch": "have BatchNorm layers (1-D weight, bias, running_mean, running_var)",
+    "instance": "have no BatchNorm layers and their convs have biases (as with InstanceNorm)",
+    "none": "have neither BatchNorm layers nor conv biases (as with no norm)",
+}
+
+
+def describe_net(spec: GeneratorSpec) -> str:
+    if spec.netG.startswith("unet_"):
+        levels = int(spec.netG[5:]).bit_length() - 1
+        return f"U-Net with {levels} levels ({spec.netG})"
+    return f"ResNet generator with {spec.netG[7:-6]} blocks ({spec.netG})"
+
+
+# -- building ------------------------------------------------------------------------------------
+def drop_stale_norm_stats(state_dict: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Old (PyTorch < 0.4) checkpoints carry InstanceNorm running stats the model has no place for."""
+    expected = model.state_dict()
+    return {key: value for key, value in state_dict.items()
+            if key in expected or key.rsplit(".", 1)[-1] not in NORM_STATS}
+
+
+def generator_from_checkpoint(checkpoint: str | Path | dict[str, torch.Tensor], *, netG: str | None = None,
+                              ngf: int | None = None, norm: str | None = None,
+                              no_dropout: bool = False) -> Generator:
+    """A pix2pix-hub generator holding a reference checkpoint's weights (a path or a state_dict), in eval mode."""
+    state_dict = strip_module_prefix(checkpoint) if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
+    spec = resolve_spec(infer_spec(state_dict), netG, ngf, norm, no_dropout)
+    generator = build_generator(spec.netG, spec.input_nc, spec.output_nc, spec.ngf, spec.norm, spec.use_dropout)
+    try:
+        load_state_dict_checked(generator, drop_stale_norm_stats(state_dict, generator))
+    except WeightMismatchError as error:
+        raise ConvertError(f"{error} (inferred {spec})") from None
+    return generator.eval()
+
+
+def default_test_mode(generators: dict[str, Generator]) -> str:
+    """reference_train when it changes the outputs (BatchNorm or dropout): that is how the reference's
+    test.py produced its results; otherwise eval (the same outputs, without the surprise)."""
+    return "reference_train" if any(train_mode_differs(g) for g in generators.values()) else "eval"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def convert(output_dir: str | Path, checkpoints: dict[str, str | Path], *, netG: str | None = None,
+            ngf: int | None = None, norm: str | None = None, no_dropout: bool = False, test_mode: str | None = None,
+            name: str | None = None, source: str = DEFAULT_SOURCE, domain_a_name: str = "A",
+            domain_b_name: str = "B", resolution: int | None = None, license: str | None = None,
+            repo_id: str | None = None) -> Path:
+    """Convert {"AtoB": path} (pix2pix / one direction) or {"AtoB": G_A, "BtoA": G_B} (CycleGAN) into a
+    model folder with config.json, model.safetensors and a model card. Returns the folder."""
+    if test_mode is not None and test_mode not in TEST_MODES:
+        raise ConvertError(f"--test_mode must be one of {TEST_MODES}, got {test_mode!r}")
+    generators = {direction: generator_from_checkpoint(path, netG=netG, ngf=ngf, norm=norm, no_dropout=no_dropout)
+                  for direction, path in checkpoints.items()}
+    first = next(iter(generators.values()))
+    metadata = {
+        "model_type": "cyclegan" if len(generators) == 2 else "pix2pix",
+        "test_mode": test_mode or default_test_mode(generators),
+        "resolution": resolution or (first.size_multiple if first.netG.startswith("unet_") else 256),
+        "domain_a_name": domain_a_name, "domain_b_name": domain_b_name,
+        "converted_from": {"name": name, "source": source, "checkpoints": {
+            direction: {"file": Path(path).name, "sha256": sha256(Path(path))} for direction, path in checkpoints.items()}},
+    }
+    output_dir = save_model_folder(output_dir, generators, metadata)
+    write_converted_card(output_dir, generators, metadata, repo_id=repo_id or Path(output_dir).name, license=license)
+    return output_dir
+
+
+# -- model card ----------------------------------------------------------------------------------
+CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+{{ summary }} Converted from {% if name %}the pretrained model **{{ name }}** of {% endif %}[{{ source }}]({{ source }})
+with `python -m pix2pix_hub convert`, which reproduces the original network's outputs (max |Δ| ≤ 1e-5 against
+the reference implementation in pix2pix-hub's tests).
+
+| | |
+|---|---|
+| generator | `{{ netG }}`, ngf {{ ngf }}, norm `{{ norm }}`, dropout {{ dropout }} |
+| channels | {{ input_nc }} in, {{ output_nc }} out |
+| test mode | `{{ test_mode }}` |
+
+## Use it
+
+```python
+from PIL import Image
+from pix2pix_hub import ImageTranslator, load_generator
+
+translator = ImageTranslator.from_pretrained("{{ repo_id }}"{{ direction_arg }})  # applies test_mode from config.json
+output = translator(Image.open("input.png"))
+
+generator = load_generator("{{ repo_id }}"{{ direction_arg }})  # plain nn.Module in eval mode, NCHW in [-1, 1]
+```
+
+```bash
+python -m pix2pix_hub translate --model {{ repo_id }} --input input.png --output out/{{ direction_flag }}
+```
+
+## Test mode: `{{ test_mode }}`
+
+{{ test_mode_text }}
+
+## Conversion
+
+| direction | original checkpoint | sha256 |
+|---|---|---|
+{% for direction, file in checkpoints.items() %}| {{ direction }} | `{{ file.file }}` | `{{ file.sha256 }}` |
+{% endfor %}"""
+
+TEST_MODE_TEXT = {
+    "reference_train": (
+        "The reference's `test.py` runs generators in train mode unless `--eval` is given: BatchNorm normalizes "
+        "each image with its own statistics (not the running averages) and dropout stays on, so repeated runs "
+        "differ slightly. Its published pix2pix results were made that way, so "
+        "`config.json` says `\"test_mode\": \"reference_train\"`. `ImageTranslator` follows it; `load_generator` "
+        "returns the net in eval mode: call `pix2pix_hub.test_mode.apply_test_mode(generator, \"reference_train\")` "
+        "and run it under `torch.no_grad()` to get the reference's behaviour, or pass `test_mode=\"eval\"` to use the "
+        "running statistics (deterministic, often a little different)."),
+    "eval": (
+        "Eval mode: BatchNorm (if any) uses its running statistics and dropout is off — the behaviour of the "
+        "reference's `test.py --eval`. {{ note }}"),
+}
+
+
+def write_converted_card(output_dir: Path, generators: dict[str, Generator], metadata: dict, *, repo_id: str,
+                         license: str | None = None) -> None:
+    from huggingface_hub import ModelCard, ModelCardData
+
+    generator = next(iter(generators.values()))
+    config, source = generator._hub_mixin_config, metadata["converted_from"]
+    cyclegan = metadata["model_type"] == "cyclegan"
+    a, b = metadata["domain_a_name"], metadata["domain_b_name"]
+    summary = (f"A CycleGAN with two `{generator.netG}` generators: `AtoB` turns {a} into {b}, `BtoA` the reverse."
+               if cyclegan else f"A `{generator.netG}` generator translating {a} → {b}.")
+    mode_text = TEST_MODE_TEXT[metadata["test_mode"]].replace("{{ note }}", "" if train_mode_differs(generator) else
+                                                              "This generator has no BatchNorm or dropout, so "
+                                                              "train and eval mode give the same outputs.")
+    card_data = ModelCardData(
+        library_name="pix2pix-hub", pipeline_tag="image-to-image", license=license, model_name=repo_id,
+        tags=["pix2pix-hub", "image-to-image", "gan", metadata["model_type"], generator.netG,
+              "pytorch-CycleGAN-and-pix2pix", "converted"])
+    card = ModelCard.from_template(
+        card_data, template_str=CARD_TEMPLATE, title=source["name"] or repo_id.split("/")[-1], summary=summary,
+        checkpoints=source["checkpoints"], name=source["name"],
+        source=source["source"], netG=generator.netG, ngf=config["ngf"], norm=config["norm"],
+        dropout="on" if config["use_dropout"] else "off", input_nc=config["input_nc"], output_nc=config["output_nc"],
+        test_mode=metadata["test_mode"], test_mode_text=mode_text, repo_id=repo_id,
+        direction_arg=', direction="AtoB"' if cyclegan else "", direction_flag=" --direction AtoB" if cyclegan else "")
+    card.save(output_dir / "README.md")
+
+
+def push_to_hub(output_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    from huggingface_hub import create_repo, upload_folder
+
+    repo = create_repo(repo_id, private=private, token=token, exist_ok=True)
+    commit = upload_folder(repo_id=repo.repo_id, folder_path=str(output_dir), token=token,
+                           commit_message="Convert a pytorch-CycleGAN-and-pix2pix checkpoint with pix2pix-hub")
+    return getattr(commit, "commit_url", str(commit))
+
+
+# -- command line --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pix2pix_hub convert",
+        description="Convert pytorch-CycleGAN-and-pix2pix generator checkpoints (.pth) into a pix2pix-hub model "
+                    "folder (and Hub repo). Architecture flags are optional: they are read from the weights.")
+    given = parser.add_argument_group("checkpoints (one generator, or both CycleGAN directions)")
+    given.add_argument("--checkpoint", type=Path, help="pix2pix or single-direction: e.g. latest_net_G.pth")
+    given.add_argument("--checkpoint_a2b", type=Path, help="CycleGAN G_A (A -> B): e.g. latest_net_G_A.pth")
+    given.add_argument("--checkpoint_b2a", type=Path, help="CycleGAN G_B (B -> A): e.g. latest_net_G_B.pth")
+    arch = parser.add_argument_group("architecture (checked against the weights)")
+    arch.add_argument("--netG", help="unet_256, unet_128, resnet_9blocks, resnet_6blocks")
+    arch.add_argument("--ngf", type=int, help="filters in the first conv")
+    arch.add_argument("--norm", choices=("batch", "syncbatch", "instance", "none"))
+    arch.add_argument("--no_dropout", action="store_true", help="U-Net trained with --no_dropout (not visible in the weights)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", type=Path, required=True, help="model folder to write")
+    out.add_argument("--test_mode", choices=TEST_MODES,
+                     help="how to run it (default: reference_train if it has BatchNorm or dropout, as the reference's test.py)")
+    out.add_argument("--name", help="the original model's name, e.g. facades_label2photo")
+    out.add_argument("--source", default=DEFAULT_SOURCE, help=f"where the original weights come from (default: {DEFAULT_SOURCE})")
+    out.add_argument("--domain_a_name", default="A")
+    out.add_argument("--domain_b_name", default="B")
+    out.add_argument("--resolution", type=int, help="the size it was trained at (default: 128 for unet_128, else 256)")
+    out.add_argument("--license", help="the original weights' license, for the model card")
+    out.add_argument("--push_to_hub", action="store_true")
+    out.add_argument("--hub_model_id", help="user/name of the Hub repo")
+    out.add_argument("--hub_private", action="store_true")
+    return parser
+
+
+def checkpoints_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Path]:
+    if args.checkpoint and (args.checkpoint_a2b or args.checkpoint_b2a):
+        parser.error("pass either --checkpoint or --checkpoint_a2b/--checkpoint_b2a, not both")
+    if args.checkpoint:
+        return {"AtoB": args.checkpoint}
+    if args.checkpoint_a2b and args.checkpoint_b2a:
+        return {"AtoB": args.checkpoint_a2b, "BtoA": args.checkpoint_b2a}
+    if args.checkpoint_a2b or args.checkpoint_b2a:
+        parser.error("a CycleGAN needs both --checkpoint_a2b and --checkpoint_b2a (for one direction use --checkpoint)")
+    parser.error("pass --checkpoint FILE.pth (or --checkpoint_a2b and --checkpoint_b2a)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    checkpoints = checkpoints_from_args(args, parser)
+    if args.push_to_hub and not args.hub_model_id:
+        parser.error("--push_to_hub needs --hub_model_id user/name")
+    try:
+        folder = convert(args.output, checkpoints, netG=args.netG, ngf=args.ngf, norm=args.norm,
+                         no_dropout=args.no_dropout, test_mode=args.test_mode, name=args.name, source=args.source,
+                         domain_a_name=args.domain_a_name, domain_b_name=args.domain_b_name,
+                         resolution=args.resolution, license=args.license, repo_id=args.hub_model_id)
+    except ConvertError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(f"wrote {folder}")
+    if args.push_to_hub:
+        print(f"uploaded: {push_to_hub(folder, args.hub_model_id, private=args.hub_private)}")
+    return 0
