@@ -7,9 +7,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData, create_repo, upload_folder
+from huggingface_hub import ModelCard, ModelCardData, create_repo, upload_folder
 
 from .config import TrainConfig
+from .evaluate import metrics_to_eval_results
 
 # What stays out of an upload of output_dir: resumable state and logs, not the model.
 NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**"]
@@ -79,16 +80,6 @@ def hub_datasets(config: TrainConfig) -> list[str] | None:
     return ids or None
 
 
-def eval_results(config: TrainConfig, metrics: dict[str, float]) -> list[EvalResult] | None:
-    if not metrics:
-        return None
-    name = dataset_name(config)
-    return [EvalResult(task_type="image-to-image", dataset_type=name, dataset_name=name,
-                       dataset_split=config.data.validation_split or "validation",
-                       metric_type=metric, metric_name=metric, metric_value=float(value))
-            for metric, value in metrics.items()]
-
-
 def write_model_card(output_dir: str | Path, config: TrainConfig, metrics: dict[str, float],
                      skipped_images: int = 0, samples_file: str = "samples.png") -> ModelCard:
     output_dir = Path(output_dir)
@@ -99,7 +90,8 @@ def write_model_card(output_dir: str | Path, config: TrainConfig, metrics: dict[
     card_data = ModelCardData(
         library_name="pix2pix-hub", pipeline_tag="image-to-image", license="bsd-3-clause",
         tags=["pix2pix-hub", "image-to-image", "gan", m.model, m.netG],
-        datasets=hub_datasets(config), model_name=repo_id, eval_results=eval_results(config, metrics),
+        datasets=hub_datasets(config), model_name=repo_id,
+        eval_results=metrics_to_eval_results(metrics, dataset_name(config), config.data.validation_split or "validation") if metrics else None,
     )
     if cyclegan:
         summary = (f"A CycleGAN trained on unpaired images, with two {m.netG} generators: `AtoB` turns "

@@ -20,6 +20,7 @@ from PIL import Image
 
 from .models import Generator
 from .pretrained import load_generator
+from .test_mode import apply_test_mode
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 Backend = Callable[[torch.Tensor], torch.Tensor]
@@ -33,14 +34,6 @@ def best_device() -> str:
     return "cpu"
 
 
-def apply_test_mode(generator: Generator, mode: str) -> Generator:
-    """eval: BatchNorm running statistics, no dropout. reference_train: what the reference's test.py
-    does without --eval — BatchNorm uses each batch's own statistics and dropout stays on."""
-    if mode not in ("eval", "reference_train"):
-        raise ValueError(f"test_mode must be eval or reference_train, got {mode!r}")
-    return generator.train(mode == "reference_train")
-
-
 class ImageTranslator:
     """Translate PIL images with a trained generator.
 
@@ -52,7 +45,8 @@ class ImageTranslator:
                  test_mode: str | None = None, backend: Backend | None = None):
         config = getattr(generator, "hub_config", {})
         self.device = device or best_device()
-        self.generator = apply_test_mode(generator.to(self.device), test_mode or config.get("test_mode", "eval"))
+        self.test_mode = test_mode or config.get("test_mode", "eval")
+        self.generator = apply_test_mode(generator.to(self.device), self.test_mode)
         self.resolution = resolution or config.get("resolution", 256)
         self.size_multiple = generator.size_multiple
         self.input_mode = "L" if generator._hub_mixin_config.get("input_nc", 3) == 1 else "RGB"
@@ -100,6 +94,8 @@ class ImageTranslator:
 
     # -- translation --------------------------------------------------------------------------
     def __call__(self, images: Image.Image | Sequence[Image.Image], batch_size: int = 8):
+        if self.test_mode == "reference_train":
+            batch_size = 1  # BatchNorm uses each batch's statistics: one image at a time, as the reference
         single = isinstance(images, Image.Image)
         images = [images] if single else list(images)
         start = time.perf_counter()
