@@ -20,6 +20,9 @@ DEFAULT_MODEL = "models/default"
 EXAMPLE_MODELS = [DEFAULT_MODEL]  # Hub ids (user/name) may be added here
 MAX_SIDE = 1024
 CANVAS = 256
+CANVAS_HEIGHT = 420  # px on screen, same for the canvas, the upload box and the output
+# Small model outputs (128-256 px) are scaled up to fill the output box instead of sitting in a corner.
+CSS = "#output img { width: 100%; height: 100%; object-fit: contain; }"
 try:  # colours the default model was trained on, when the dataset module exists
     from pix2pix_hub.make_dataset import SEGMENT_PALETTE  # type: ignore
 except Exception:  # noqa: BLE001
@@ -169,14 +172,15 @@ def build_demo(model: str | None = None):
                         type="pil", image_mode="RGBA", canvas_size=(size, size), label="Canvas",
                         brush=gr.Brush(colors=list(SEGMENT_PALETTE.values()), default_size=12,
                                        color_mode="fixed"),
-                        eraser=gr.Eraser(default_size=16), elem_id="sketch")
+                        eraser=gr.Eraser(default_size=16), format="png", layers=False, transforms=(),
+                        height=CANVAS_HEIGHT, elem_id="sketch")
                 with gr.Tab("Upload"):
                     upload = gr.Image(type="pil", label="Upload a photo or sketch", sources=["upload", "clipboard"],
-                                      elem_id="upload")
+                                      height=CANVAS_HEIGHT, elem_id="upload")
                 run_btn = gr.Button("Translate", variant="primary")
             with gr.Column():
                 output = gr.Image(type="pil", format="png", label="Translated", interactive=False,
-                                  elem_id="output")
+                                  height=CANVAS_HEIGHT, elem_id="output")
                 timing = gr.Markdown("Draw something…", elem_id="timing")
         last = gr.State("sketch")
         if example_files():
@@ -189,8 +193,11 @@ def build_demo(model: str | None = None):
             dc, vis, st = direction_choices(m)
             return gr.update(choices=dc, value="AtoB", visible=vis), st
 
-        sketch.change(lambda s, m, d: ("sketch",) + translate(s, m, d), [sketch, model_box, direction],
-                      [last, output, timing], trigger_mode="always_last", show_progress="hidden")
+        # Live mode: the ImageEditor frontend dispatches `input` after every stroke/erase/undo (user edits only),
+        # while its first `change` is swallowed as the "initial value" one, so `.change` misses the first stroke.
+        sketch.input(lambda s, m, d: ("sketch",) + translate(s, m, d), [sketch, model_box, direction],
+                     [last, output, timing], trigger_mode="always_last", show_progress="hidden")
+        sketch.clear(lambda: ("sketch", None, "Draw something…"), None, [last, output, timing])
         upload.change(lambda u, m, d: ("upload",) + translate(u, m, d), [upload, model_box, direction],
                       [last, output, timing], trigger_mode="always_last")
         run_btn.click(run, [last, sketch, upload, model_box, direction], [output, timing])
@@ -209,7 +216,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     demo = build_demo(args.model)
     demo.launch(server_name="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1", server_port=args.port,
-                share=args.share.lower() in ("yes", "true", "1"))
+                share=args.share.lower() in ("yes", "true", "1"), css=CSS)
 
 
 if __name__ == "__main__":

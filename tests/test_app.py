@@ -114,71 +114,121 @@ def _fetch_image(page, src):
         import base64
         data = base64.b64decode(src.split(",", 1)[1])
     else:
-        data = page.request.get(src).body()
+        data = page.request.get(src, timeout=15000).body()
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64)
 
 
-def test_browser_draw_and_upload(tiny_model, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("no /usr/bin/chromium (install Debian chromium)")
+@pytest.fixture
+def app_server(tiny_model, tmp_path):
+    """`python app.py --model <tiny model>` on a free loopback port; yields its URL; always shut down."""
     port = _free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", tiny_model, "--port", str(port)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_NAME="127.0.0.1")
+    env.pop("SPACE_ID", None)
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:  # a file, not a pipe: a chatty server can never block on a full pipe
+        server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", tiny_model, "--port", str(port)],
+                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(120):
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                urllib.request.urlopen(url, timeout=1)
+                urllib.request.urlopen(url, timeout=2).close()
                 break
             except OSError:
                 if server.poll() is not None:
-                    pytest.fail(server.stdout.read().decode()[-3000:])
-                time.sleep(0.5)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(url)
-            canvas = page.locator("#sketch canvas").first
-            canvas.wait_for(timeout=30000)
-            page.wait_for_timeout(1000)
-            page.locator("#sketch button[aria-label='Brush']").first.click()
-            box = canvas.bounding_box()
-            x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-            for k in range(3):
-                page.mouse.move(x0 + w * 0.2, y0 + h * (0.3 + 0.2 * k))
-                page.mouse.down()
-                for i in range(1, 11):
-                    page.mouse.move(x0 + w * (0.2 + 0.06 * i), y0 + h * (0.3 + 0.2 * k + 0.01 * i), steps=2)
-                page.mouse.up()
-            page.wait_for_timeout(1500)
-            page.get_by_role("button", name="Translate").click()  # live .change may lag; the button must work
-            out_img = page.locator("#output img").first
-            out_img.wait_for(timeout=30000)
-            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('ms')",
-                                   timeout=30000)
-            pixels = _fetch_image(page, out_img.get_attribute("src"))
-            assert pixels.std() > 0.5, "output image is blank"
-            page.screenshot(path="/tmp/app_screenshot.png", full_page=True)
-
-            first_src = out_img.get_attribute("src")
-            page.get_by_role("tab", name="Upload").click()
-            upload_file = tmp_path / "upload.png"
-            sketch(200).save(upload_file)
-            page.locator("#upload input[type=file]").set_input_files(str(upload_file))
-            page.wait_for_function(
-                "(s) => { const i = document.querySelector('#output img'); return i && i.src !== s; }",
-                arg=first_src, timeout=30000)
-            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('200×200')",
-                                   timeout=30000)
-            page.screenshot(path="/tmp/app_screenshot_upload.png", full_page=True)
-            browser.close()
+                    pytest.fail(f"app.py exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"app.py did not answer on {url} within 60 s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.25)
+        yield url
     finally:
         server.terminate()
         try:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait(10)
+
+
+def _stroke(page, points):
+    """One brush stroke through `points` (page coordinates), in small steps like a real pointer."""
+    page.mouse.move(*points[0], steps=3)  # the brush only paints once the cursor is known to be over the image
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y, steps=6)
+    page.mouse.up()
+
+
+def _status(page):
+    return page.locator("#timing").inner_text(timeout=5000)
+
+
+def test_browser_draw_and_upload(app_server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); the browser test needs it")
+    wait = 20000  # ms, for every single wait below: the whole test stays far below a minute
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=30000, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(wait)
+            page.set_default_navigation_timeout(wait)
+            joins = []  # every event the frontend sends to the queue
+            page.on("request", lambda r: joins.append(r.url) if "/queue/join" in r.url else None)
+            page.goto(app_server)
+            canvas = page.locator("#sketch canvas").first
+            canvas.wait_for(state="visible")
+            page.locator("#sketch button[aria-label='Brush']").first.wait_for(state="visible")
+            page.wait_for_timeout(1000)  # the editor loads its white background asynchronously
+            assert "Draw something" in _status(page)
+            box = canvas.bounding_box()
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            r = min(box["width"], box["height"]) * 0.3  # the drawing area is centred in the canvas element
+
+            # Live mode: the FIRST stroke alone updates the output, no button pressed.
+            _stroke(page, [(cx - r, cy - r / 2), (cx, cy - r / 3), (cx + r, cy - r / 2)])
+            page.wait_for_function("() => document.querySelector('#timing').innerText.includes(' ms')",
+                                   timeout=wait)
+            out_img = page.locator("#output img").first
+            out_img.wait_for(state="visible")
+            first_src = out_img.get_attribute("src")
+            first = _fetch_image(page, first_src)
+            assert first.shape[:2] == (128, 128) and first.std() > 0.5, "live output is missing or blank"
+
+            # ... and so does the next stroke (a new image, from a new request).
+            _stroke(page, [(cx - r, cy + r / 2), (cx + r, cy + r / 2)])
+            page.wait_for_function(
+                "(s) => { const i = document.querySelector('#output img'); return i && i.src !== s; }",
+                arg=first_src, timeout=wait)
+            second = _fetch_image(page, out_img.get_attribute("src"))
+            assert second.std() > 0.5 and not np.array_equal(first, second), "second stroke did not update"
+            page.screenshot(path="/tmp/app_screenshot.png", full_page=True)
+
+            # The Translate button still works.
+            n = len(joins)
+            with page.expect_response(lambda resp: "/queue/join" in resp.url, timeout=wait):
+                page.get_by_role("button", name="Translate").click()
+            assert len(joins) > n
+            page.wait_for_function("() => document.querySelector('#timing').innerText.includes(' ms')",
+                                   timeout=wait)
+
+            # Upload tab: a 200×200 sketch is translated as soon as it is uploaded.
+            src = out_img.get_attribute("src")
+            page.get_by_role("tab", name="Upload").click()
+            upload_file = tmp_path / "upload.png"
+            sketch(200).save(upload_file)
+            page.locator("#upload input[type=file]").set_input_files(str(upload_file), timeout=wait)
+            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('200×200')",
+                                   timeout=wait)
+            page.wait_for_function(
+                "(s) => { const i = document.querySelector('#output img'); return i && i.src !== s; }",
+                arg=src, timeout=wait)
+            uploaded = _fetch_image(page, page.locator("#output img").first.get_attribute("src"))
+            assert uploaded.shape[:2] == (200, 200) and uploaded.std() > 0.5
+            page.screenshot(path="/tmp/app_screenshot_upload.png", full_page=True)
+        finally:
+            browser.close()
