@@ -164,10 +164,16 @@ def _status(page):
     return page.locator("#timing").inner_text(timeout=5000)
 
 
-def test_browser_draw_and_upload(app_server, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+@pytest.fixture
+def sync_api():
+    """Playwright + the system Chromium, or a skip that says what is missing (before any server starts)."""
+    api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); the browser test needs it")
+    return api
+
+
+def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
     wait = 20000  # ms, for every single wait below: the whole test stays far below a minute
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=30000, args=[
@@ -216,17 +222,20 @@ def test_browser_draw_and_upload(app_server, tmp_path):
             page.wait_for_function("() => document.querySelector('#timing').innerText.includes(' ms')",
                                    timeout=wait)
 
+            # Clearing the canvas clears the output.
+            page.locator("#sketch button[aria-label='Clear canvas']").first.click()
+            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('Draw something')"
+                                   " && !document.querySelector('#output img')", timeout=wait)
+
             # Upload tab: a 200×200 sketch is translated as soon as it is uploaded.
-            src = out_img.get_attribute("src")
             page.get_by_role("tab", name="Upload").click()
             upload_file = tmp_path / "upload.png"
             sketch(200).save(upload_file)
             page.locator("#upload input[type=file]").set_input_files(str(upload_file), timeout=wait)
             page.wait_for_function("() => document.querySelector('#timing').innerText.includes('200×200')",
                                    timeout=wait)
-            page.wait_for_function(
-                "(s) => { const i = document.querySelector('#output img'); return i && i.src !== s; }",
-                arg=src, timeout=wait)
+            page.wait_for_function("() => { const i = document.querySelector('#output img'); return i && i.src; }",
+                                   timeout=wait)  # the output was cleared above, so this image is the upload's
             uploaded = _fetch_image(page, page.locator("#output img").first.get_attribute("src"))
             assert uploaded.shape[:2] == (200, 200) and uploaded.std() > 0.5
             page.screenshot(path="/tmp/app_screenshot_upload.png", full_page=True)
