@@ -42,7 +42,9 @@ class ImageTranslator:
     """
 
     def __init__(self, generator: Generator, device: str | None = None, resolution: int | None = None,
-                 test_mode: str | None = None, backend: Backend | None = None):
+                 test_mode: str | None = None, backend: Backend | str | None = None):
+        """`backend`: "auto" (default on CPU: the verified ONNX fast path, see fast_inference.py; eager on
+        CUDA/MPS), "eager", "openvino", "onnxruntime", or any callable NCHW tensor -> NCHW tensor."""
         config = getattr(generator, "hub_config", {})
         self.device = device or best_device()
         self.test_mode = test_mode or config.get("test_mode", "eval")
@@ -50,8 +52,13 @@ class ImageTranslator:
         self.resolution = resolution or config.get("resolution", 256)
         self.size_multiple = generator.size_multiple
         self.input_mode = "L" if generator._hub_mixin_config.get("input_nc", 3) == 1 else "RGB"
-        self.backend: Backend = backend or self.run_eager
+        self.backend: Backend = self.run_eager
         self.backend_name = "eager"
+        self.backend_reason: str | None = None
+        if callable(backend):
+            self.backend, self.backend_name = backend, getattr(backend, "name", "custom")
+        elif (backend or ("auto" if self.device == "cpu" else "eager")) != "eager":
+            self.use_fast_path(backend or "auto")
         self.last_seconds = 0.0
 
     @classmethod
@@ -60,6 +67,15 @@ class ImageTranslator:
         device = device or best_device()
         generator = load_generator(path_or_id, direction, revision=revision, device=device)
         return cls(generator, device=device, test_mode=test_mode, **kwargs)
+
+    def use_fast_path(self, backend: str = "auto", precision: str = "fp32") -> None:
+        """Switch to the fastest verified CPU runner (falls back to eager, with `backend_reason` saying why)."""
+        from .fast_inference import build_backend
+
+        _, _, canvas_w, canvas_h = self.canvas_size(self.resolution, self.resolution)
+        channels = 1 if self.input_mode == "L" else 3
+        runner = build_backend(self.generator, (1, channels, canvas_h, canvas_w), backend, precision)
+        self.backend, self.backend_name, self.backend_reason = runner, runner.name, runner.reason
 
     @torch.inference_mode()
     def run_eager(self, batch: torch.Tensor) -> torch.Tensor:

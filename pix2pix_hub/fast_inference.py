@@ -1,0 +1,272 @@
+"""The fast CPU path of `ImageTranslator`: the generator exported to ONNX and run in OpenVINO or ONNX Runtime.
+
+    runner = build_backend(generator, (1, 3, 256, 256))      # "auto": openvino, else onnxruntime, else eager
+    out = runner(batch)                                       # NCHW float32 in [-1, 1], same as eager
+    runner.name                                               # "openvino-fp32", or "eager" with runner.reason
+
+What happens:
+1. The eval-mode generator is exported once to ONNX with dynamic batch/height/width axes and cached on disk
+   under `cache_root()` (env `PIX2PIX_HUB_CACHE`, else `$HF_HOME/pix2pix_hub`, else `~/.cache/pix2pix_hub`),
+   keyed by a hash of the weights, the generator config, the precision and the torch/runtime versions.
+2. Each new input shape gets its own compiled model (OpenVINO) and is checked against eager on a random input
+   of that shape: max |Δ| must be ≤ `atol` (1e-3 for fp32). A failed export, compile or check makes that
+   runner (or that shape) run eager, and the reason is logged and kept in `runner.reason`.
+3. `precision="int8"` (opt-in, OpenVINO + NNCF post-training quantization): not held to `atol`; its PSNR
+   against fp32 is what `python -m pix2pix_hub.bench` reports.
+
+Generators in `reference_train` test mode (BatchNorm on batch statistics, dropout on) always run eager.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+RUNTIMES = ("openvino", "onnxruntime")
+BACKENDS = ("auto", "eager") + RUNTIMES
+PRECISIONS = ("fp32", "int8")
+ATOL = 1e-3
+
+
+class FastPathError(RuntimeError):
+    """The fast path cannot run this generator/shape; the message is the logged reason."""
+
+
+def cache_root() -> Path:
+    if os.environ.get("PIX2PIX_HUB_CACHE"):
+        return Path(os.environ["PIX2PIX_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "pix2pix_hub"
+    return Path.home() / ".cache" / "pix2pix_hub"
+
+
+def runtime_version(runtime: str) -> str:
+    if runtime == "openvino":
+        import openvino
+        return f"openvino-{openvino.__version__}"
+    import onnxruntime
+    return f"onnxruntime-{onnxruntime.__version__}"
+
+
+def weights_hash(module: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def artefact_key(generator: nn.Module, runtime: str, precision: str) -> str:
+    config = getattr(generator, "_hub_mixin_config", {}) or {}
+    parts = {"weights": weights_hash(generator), "config": json.dumps(config, sort_keys=True, default=str),
+             "class": type(generator).__name__, "torch": torch.__version__, "runtime": runtime_version(runtime),
+             "precision": precision, "format": 1}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def export_onnx(generator: nn.Module, path: Path, channels: int, size: int) -> Path:
+    """Export with dynamic N/H/W axes (legacy TorchScript exporter: fast, and exact for these nets)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    example = torch.zeros(1, channels, size, size)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    import warnings
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(generator, (example,), str(tmp), dynamo=False, opset_version=17, do_constant_folding=True,
+                          input_names=["image"], output_names=["output"],
+                          dynamic_axes={"image": axes, "output": axes})
+    os.replace(tmp, path)
+    return path
+
+
+def calibration_batches(channels: int, height: int, width: int, count: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """Smooth random images in [-1, 1] (low-frequency noise plus edges): a stand-in for real inputs."""
+    generator = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(count):
+        coarse = torch.rand(1, channels, 8, 8, generator=generator) * 2 - 1
+        image = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
+        image = image + 0.1 * torch.randn(image.shape, generator=generator)
+        batches.append(image.clamp(-1, 1).numpy())
+    return batches
+
+
+class FastRunner:
+    """Callable NCHW float tensor -> NCHW float tensor on CPU, compiled per input shape and verified."""
+
+    def __init__(self, generator: nn.Module, runtime: str, onnx_path: Path, precision: str = "fp32",
+                 atol: float = ATOL, threads: int | None = None, calibration: Sequence[np.ndarray] | None = None):
+        self.generator, self.runtime, self.onnx_path = generator, runtime, onnx_path
+        self.precision, self.atol = precision, atol
+        self.threads = threads or torch.get_num_threads()
+        self.calibration = calibration
+        self.name = f"{runtime}-{precision}"
+        self.reason: str | None = None
+        self.max_abs_diff: dict[tuple, float] = {}
+        self._compiled: dict[tuple, Callable[[np.ndarray], np.ndarray] | None] = {}
+        self._lock = threading.Lock()
+        self._ov_model = None
+        self._ort_session = None
+
+    # -- per-runtime compile ------------------------------------------------------------------
+    def _openvino(self, shape: tuple) -> Callable[[np.ndarray], np.ndarray]:
+        import openvino as ov
+        core = ov.Core()
+        core.set_property({"CACHE_DIR": str(self.onnx_path.parent / "ov_cache")})
+        if self._ov_model is None:
+            model = core.read_model(str(self.onnx_path))
+            if self.precision == "int8":
+                model = self._quantize(model, shape)
+            self._ov_model = model
+        model = self._ov_model.clone()
+        model.reshape({0: ov.PartialShape(list(shape))})
+        compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
+                                                     "INFERENCE_PRECISION_HINT": "f32"})
+        request = compiled.create_infer_request()
+        return lambda array: request.infer({0: array})[0].copy()
+
+    def _quantize(self, model, shape: tuple):
+        import nncf
+        data = self.calibration or calibration_batches(shape[1], shape[2], shape[3])
+        return nncf.quantize(model, nncf.Dataset(list(data)), subset_size=len(data),
+                             preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
+
+    def _onnxruntime(self, shape: tuple) -> Callable[[np.ndarray], np.ndarray]:
+        if self.precision != "fp32":
+            raise FastPathError("onnxruntime runs fp32 only here; int8 needs openvino + nncf")
+        if self._ort_session is None:
+            import onnxruntime as ort
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._ort_session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        session = self._ort_session
+        return lambda array: session.run(None, {"image": array})[0]
+
+    # -- shape handling and verification ------------------------------------------------------
+    def prepare(self, shape: Sequence[int]) -> bool:
+        """Compile and verify for `shape`; False (with the reason logged) when that shape must run eager."""
+        shape = tuple(int(s) for s in shape)
+        with self._lock:
+            if shape not in self._compiled:
+                self._compiled[shape] = self._compile_verified(shape)
+            return self._compiled[shape] is not None
+
+    def _compile_verified(self, shape: tuple):
+        try:
+            run = self._openvino(shape) if self.runtime == "openvino" else self._onnxruntime(shape)
+            probe = torch.from_numpy(calibration_batches(shape[1], shape[2], shape[3], count=1, seed=1)[0])
+            probe = probe.expand(shape).contiguous()
+            with torch.inference_mode():
+                expected = self.generator(probe).float().numpy()
+            diff = float(np.abs(run(probe.numpy()) - expected).max())
+        except Exception as error:  # noqa: BLE001 -- any runtime failure means: run eager, say why
+            self._fail(f"{self.name} failed for input {shape}: {type(error).__name__}: {error}")
+            return None
+        self.max_abs_diff[shape] = diff
+        if self.precision == "fp32" and not diff <= self.atol:
+            self._fail(f"{self.name} output differs from eager by {diff:.2e} > {self.atol:g} for input {shape}")
+            return None
+        logger.info("fast path %s ready for input %s (max |Δ| vs eager %.2e)", self.name, shape, diff)
+        return run
+
+    def _fail(self, reason: str) -> None:
+        self.reason = reason
+        logger.warning("%s; running eager PyTorch instead", reason)
+
+    @torch.inference_mode()
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.float().contiguous()
+        if not self.prepare(batch.shape):
+            return self.generator(batch).float()
+        return torch.from_numpy(self._compiled[tuple(batch.shape)](batch.numpy()))
+
+
+class EagerRunner:
+    def __init__(self, generator: nn.Module, reason: str | None = None):
+        self.generator, self.reason, self.name = generator, reason, "eager"
+
+    @torch.inference_mode()
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.generator(batch.float()).float()
+
+
+def _runtime_available(runtime: str) -> bool:
+    try:
+        __import__(runtime)
+    except ImportError:
+        return False
+    return True
+
+
+def build_backend(generator: nn.Module, input_shape: Sequence[int], backend: str = "auto", precision: str = "fp32",
+                  cache_dir: str | Path | None = None, atol: float = ATOL, threads: int | None = None,
+                  calibration: Sequence[np.ndarray] | None = None) -> FastRunner | EagerRunner:
+    """The fastest verified CPU runner for `generator` (eval mode, on CPU) at `input_shape` (NCHW).
+
+    `backend`: "auto" tries OpenVINO then ONNX Runtime; a runtime name tries only that one; "eager" is eager.
+    Never raises for a runtime problem: the result is then an `EagerRunner` whose `.reason` says why.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if backend == "eager":
+        return EagerRunner(generator)
+    if generator.training:
+        return _eager(generator, "the generator runs in train mode (test_mode reference_train: batch statistics, "
+                                 "dropout): only eager reproduces that")
+    if next(generator.parameters()).device.type != "cpu":
+        return _eager(generator, "the fast path is for CPU; this generator is on "
+                                 f"{next(generator.parameters()).device}")
+    runtimes = [r for r in (RUNTIMES if backend == "auto" else (backend,)) if _runtime_available(r)]
+    if precision == "int8":
+        runtimes = [r for r in runtimes if r == "openvino"]
+    reasons = [] if runtimes else [f"no runtime installed for backend={backend!r} precision={precision!r}"]
+    for runtime in runtimes:
+        try:
+            onnx_path = cached_onnx(generator, runtime, precision, input_shape[1], cache_dir)
+        except Exception as error:  # noqa: BLE001
+            reasons.append(f"ONNX export failed: {type(error).__name__}: {error}")
+            break
+        runner = FastRunner(generator, runtime, onnx_path, precision, atol, threads, calibration)
+        if runner.prepare(input_shape):
+            return runner
+        reasons.append(runner.reason)
+    return _eager(generator, "; ".join(reasons))
+
+
+def cached_onnx(generator: nn.Module, runtime: str, precision: str, channels: int,
+                cache_dir: str | Path | None = None) -> Path:
+    """The exported ONNX file for these weights/config/versions, exported on the first call only."""
+    root = Path(cache_dir) if cache_dir else cache_root()
+    key = artefact_key(generator, runtime, precision)
+    path = root / key / f"generator-c{channels}-{precision}.onnx"
+    if path.exists():
+        logger.info("fast path cache hit: %s", path)
+        cached_onnx.hits += 1
+        return path
+    size = getattr(generator, "size_multiple", 256)
+    logger.info("exporting %s to %s", type(generator).__name__, path)
+    return export_onnx(generator, path, channels, max(size, 64))
+
+
+cached_onnx.hits = 0
+
+
+def _eager(generator: nn.Module, reason: str) -> EagerRunner:
+    logger.warning("fast CPU path unavailable: %s; running eager PyTorch", reason)
+    return EagerRunner(generator, reason)
