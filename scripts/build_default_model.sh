@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Rebuild models/default, the demo model that ships with the project: dataset from Debian wallpaper photos,
+# the project's own train.py (resumable: rerun after an interruption), then the Hub-ready folder plus the
+# data sources and licences appended to its model card. About 45 minutes on 2 CPU cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ -d data_cache/default_dataset/train ]] || bash scripts/build_default_dataset.sh
+.venv/bin/python train.py --model pix2pix --dataset data_cache/default_dataset --output_dir data_cache/default_model \
+  --ngf 16 --ndf 32 --n_epochs 20 --n_epochs_decay 20 --batch_size 1 --seed 0 \
+  --checkpointing_steps 1000 --checkpoints_total_limit 2 --validation_steps 1000 --report_to tensorboard \
+  --resume_from_checkpoint latest
+rm -rf models/default && mkdir -p models/default
+cp data_cache/default_model/{model.safetensors,config.json,samples.png,README.md} models/default/
+cat scripts/default_model_sources.md >> models/default/README.md
