@@ -13,21 +13,19 @@ import numpy as np
 from PIL import Image
 
 from pix2pix_hub.inference import ImageTranslator
+# Brush colours = the colours make-dataset paints with, which the default model was trained on.
+from pix2pix_hub.make_dataset import SEGMENT_PALETTE
 from pix2pix_hub.pretrained import ModelLoadError, read_model_config, resolve_model_folder
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT_MODEL = "models/default"
-EXAMPLE_MODELS = [DEFAULT_MODEL]  # Hub ids (user/name) may be added here
+BUNDLED_MODEL = "models/default"  # the folder this repo serves as a Space
+DEFAULT_MODEL = "models/default"  # `publish-space` sets this line to the Space's model; PIX2PIX_MODEL overrides it
+EXAMPLE_MODELS = [DEFAULT_MODEL]  # Hub ids (user/name) may be added here; model folders under models/ are listed too
 MAX_SIDE = 1024
 CANVAS = 256
 CANVAS_HEIGHT = 420  # px on screen, same for the canvas, the upload box and the output
 # Small model outputs (128-256 px) are scaled up to fill the output box instead of sitting in a corner.
 CSS = "#output img { width: 100%; height: 100%; object-fit: contain; }"
-try:  # colours the default model was trained on, when the dataset module exists
-    from pix2pix_hub.make_dataset import SEGMENT_PALETTE  # type: ignore
-except Exception:  # noqa: BLE001
-    SEGMENT_PALETTE = {"sky": "#87ceeb", "grass": "#3cb043", "sun": "#ffd700", "tree": "#0b6623",
-                       "water": "#1f4fff", "mountain": "#8b5a2b", "black": "#000000"}
 
 
 def _model_path(model_id: str) -> str:
@@ -120,8 +118,8 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
         output = translator(image)
     except (ModelLoadError, OSError, ValueError) as error:
         msg = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if model_id == DEFAULT_MODEL and not (ROOT / DEFAULT_MODEL).exists():
-            msg = f"The bundled model `{DEFAULT_MODEL}` is missing (not trained yet?). Pick another model."
+        if model_id == BUNDLED_MODEL and not (ROOT / BUNDLED_MODEL).exists():
+            msg = f"The bundled model `{BUNDLED_MODEL}` is missing (not trained yet?). Pick another model."
         return None, f"⚠️ Model `{model_id}` could not be loaded: {msg}"
     except Exception as error:  # noqa: BLE001
         return None, f"⚠️ Translation failed: {type(error).__name__}: {str(error)[:200]}"
@@ -142,6 +140,12 @@ def direction_choices(model_id: str):
     return [("A → B", "AtoB")], False, f"Model `{model_id}` ({config.get('model_type', 'pix2pix')})"
 
 
+def model_choices(model: str) -> list[str]:
+    """The short list in the model box: the default, the examples, and model folders under models/."""
+    bundled = sorted(f"models/{p.parent.name}" for p in (ROOT / "models").glob("*/config.json"))
+    return list(dict.fromkeys([model] + EXAMPLE_MODELS + bundled))
+
+
 def example_files() -> list[str]:
     return sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
 
@@ -150,7 +154,7 @@ def build_demo(model: str | None = None):
     import gradio as gr
 
     model = model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
-    choices = list(dict.fromkeys([model] + EXAMPLE_MODELS))
+    choices = model_choices(model)
     try:
         size = int(model_config(model).get("resolution") or CANVAS)
     except Exception:  # noqa: BLE001
@@ -166,17 +170,18 @@ def build_demo(model: str | None = None):
         model_status = gr.Markdown(status0)
         with gr.Row():
             with gr.Column():
-                with gr.Tab("Draw"):
-                    sketch = gr.Sketchpad(
-                        value={"background": white, "layers": [], "composite": white},
-                        type="pil", image_mode="RGBA", canvas_size=(size, size), label="Canvas",
-                        brush=gr.Brush(colors=list(SEGMENT_PALETTE.values()), default_size=12,
-                                       color_mode="fixed"),
-                        eraser=gr.Eraser(default_size=16), format="png", layers=False, transforms=(),
-                        height=CANVAS_HEIGHT, elem_id="sketch")
-                with gr.Tab("Upload"):
-                    upload = gr.Image(type="pil", label="Upload a photo or sketch", sources=["upload", "clipboard"],
-                                      height=CANVAS_HEIGHT, elem_id="upload")
+                with gr.Tabs() as tabs:
+                    with gr.Tab("Draw", id="draw"):
+                        sketch = gr.Sketchpad(
+                            value={"background": white, "layers": [], "composite": white},
+                            type="pil", image_mode="RGBA", canvas_size=(size, size), label="Canvas",
+                            brush=gr.Brush(colors=list(SEGMENT_PALETTE.values()), default_size=12,
+                                           color_mode="fixed"),
+                            eraser=gr.Eraser(default_size=16), format="png", layers=False, transforms=(),
+                            height=CANVAS_HEIGHT, elem_id="sketch")
+                    with gr.Tab("Upload", id="upload"):
+                        upload = gr.Image(type="pil", label="Upload a photo or sketch",
+                                          sources=["upload", "clipboard"], height=CANVAS_HEIGHT, elem_id="upload")
                 run_btn = gr.Button("Translate", variant="primary")
             with gr.Column():
                 output = gr.Image(type="pil", format="png", label="Translated", interactive=False,
@@ -184,7 +189,9 @@ def build_demo(model: str | None = None):
                 timing = gr.Markdown("Draw something…", elem_id="timing")
         last = gr.State("sketch")
         if example_files():
-            gr.Examples(example_files(), inputs=upload, label="Example sketches")
+            examples = gr.Examples(example_files(), inputs=upload, label="Example sketches")
+            # An example goes into the Upload tab (translated by upload.change): show that tab.
+            examples.load_input_event.then(lambda: gr.Tabs(selected="upload"), None, tabs)
 
         def run(which, s, u, m, d):
             return translate(u if which == "upload" else s, m, d)

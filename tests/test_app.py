@@ -98,6 +98,18 @@ def test_cyclegan_directions(tiny_cyclegan):
     assert app.load_translator(tiny_cyclegan, "AtoB") is app.load_translator(tiny_cyclegan, "AtoB")  # cached
 
 
+def test_brush_palette_and_model_list(tiny_model):
+    import gradio as gr
+    from pix2pix_hub.make_dataset import SEGMENT_PALETTE
+
+    demo = app.build_demo(tiny_model)
+    pad = next(b for b in demo.blocks.values() if isinstance(b, gr.Sketchpad))
+    assert pad.brush.colors == list(SEGMENT_PALETTE.values())  # what the default model was trained on
+    box = next(b for b in demo.blocks.values() if isinstance(b, gr.Dropdown))
+    assert box.value == tiny_model and app.BUNDLED_MODEL in [c[1] for c in box.choices]
+    assert demo._queue.max_size and demo._queue.default_concurrency_limit  # bounded queue
+
+
 def test_pix2pix_hides_direction(tiny_model):
     _, visible, _ = app.direction_choices(tiny_model)
     assert not visible
@@ -191,6 +203,8 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
             page.locator("#sketch button[aria-label='Brush']").first.wait_for(state="visible")
             page.wait_for_timeout(1000)  # the editor loads its white background asynchronously
             assert "Draw something" in _status(page)
+            tools = page.eval_on_selector_all("#sketch button", "els => els.map(e => e.getAttribute('aria-label'))")
+            assert {"Undo", "Redo", "Clear canvas", "Brush", "Erase", "Color", "Brush Size"} <= set(tools), tools
             box = canvas.bounding_box()
             cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
             r = min(box["width"], box["height"]) * 0.3  # the drawing area is centred in the canvas element
@@ -213,6 +227,16 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
             second = _fetch_image(page, out_img.get_attribute("src"))
             assert second.std() > 0.5 and not np.array_equal(first, second), "second stroke did not update"
             page.screenshot(path="/tmp/app_screenshot.png", full_page=True)
+            assert page.locator("#output button[aria-label='Download']").count() == 1  # the result is downloadable
+
+            # Undo is an edit too: the output goes back to the first stroke's.
+            second_src = out_img.get_attribute("src")
+            page.locator("#sketch button[aria-label='Undo']").first.click()
+            page.wait_for_function(
+                "(s) => { const i = document.querySelector('#output img'); return i && i.src !== s; }",
+                arg=second_src, timeout=wait)
+            undone = _fetch_image(page, out_img.get_attribute("src"))
+            assert np.abs(undone - first).max() <= 2, "undo did not restore the first stroke's output"
 
             # The Translate button still works.
             n = len(joins)
@@ -239,5 +263,13 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
             uploaded = _fetch_image(page, page.locator("#output img").first.get_attribute("src"))
             assert uploaded.shape[:2] == (200, 200) and uploaded.std() > 0.5
             page.screenshot(path="/tmp/app_screenshot_upload.png", full_page=True)
+
+            # An example sketch, picked from the Draw tab, shows up in the Upload tab and is translated.
+            page.get_by_role("tab", name="Draw").click()
+            example = Image.open(app.example_files()[0])
+            page.locator(".gallery-item").first.click()
+            page.wait_for_function("(t) => document.querySelector('#timing').innerText.includes(t)",
+                                   arg=f"{example.width}×{example.height}", timeout=wait)
+            assert page.get_by_role("tab", name="Upload").get_attribute("aria-selected") == "true"
         finally:
             browser.close()
