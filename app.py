@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +36,21 @@ def _model_path(model_id: str) -> str:
     return str(local) if not Path(model_id).is_absolute() and local.exists() else model_id
 
 
-@functools.lru_cache(maxsize=8)
+_LOADING = threading.Lock()  # concurrent first requests load a model once, not once each
+
+
 def load_translator(model_id: str, direction: str | None) -> ImageTranslator:
+    with _LOADING:
+        return _load_translator(model_id, direction)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_translator(model_id: str, direction: str | None) -> ImageTranslator:
     return ImageTranslator.from_pretrained(_model_path(model_id), direction=direction, device="cpu")
+
+
+load_translator.cache_clear = _load_translator.cache_clear  # the lru_cache's own handles, as before
+load_translator.cache_info = _load_translator.cache_info
 
 
 @functools.lru_cache(maxsize=16)
@@ -115,7 +129,9 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
         else:
             direction = None
         translator = load_translator(model_id, direction)
+        start = time.perf_counter()  # timed here: translator.last_seconds is shared by concurrent requests
         output = translator(image)
+        seconds = time.perf_counter() - start
     except (ModelLoadError, OSError, ValueError) as error:
         msg = str(error).splitlines()[0] if str(error) else type(error).__name__
         if model_id == BUNDLED_MODEL and not (ROOT / BUNDLED_MODEL).exists():
@@ -124,7 +140,7 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
     except Exception as error:  # noqa: BLE001
         return None, f"⚠️ Translation failed: {type(error).__name__}: {str(error)[:200]}"
     extra = f" ({direction})" if direction else ""
-    return output, f"✅ {image.width}×{image.height} in {translator.last_seconds * 1000:.0f} ms{extra}"
+    return output, f"✅ {image.width}×{image.height} in {seconds * 1000:.0f} ms{extra}"
 
 
 def direction_choices(model_id: str):
