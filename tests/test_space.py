@@ -169,3 +169,36 @@ def test_help(capsys):
     text = capsys.readouterr().out
     for flag in ("--model", "--space", "--private", "--dry-run", "requirements.txt", "sdk_version"):
         assert flag in text
+
+
+def test_push_calls(local_hub, tiny_model, monkeypatch, capsys):
+    """Everything up to the network: the model checked on a real Hub-protocol server, then the Space created and
+    the folder uploaded with these arguments (the local server accepts no uploads, so those two are recorded)."""
+    import huggingface_hub
+    from huggingface_hub import RepoUrl
+
+    local_hub.add_repo("someone/pushed-pix2pix", tiny_model)
+    calls = {}
+
+    def create_repo(repo_id, **kwargs):
+        calls["create_repo"] = (repo_id, kwargs)
+        return RepoUrl(f"{local_hub.endpoint}/spaces/{repo_id}", endpoint=local_hub.endpoint)
+
+    def upload_folder(**kwargs):
+        folder = Path(kwargs["folder_path"])
+        calls["upload_folder"] = kwargs
+        calls["files"] = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        calls["models"] = metadata_load(folder / "README.md")["models"]
+
+    monkeypatch.setattr(huggingface_hub, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub, "upload_folder", upload_folder)
+    assert space.main(["--model", "someone/pushed-pix2pix", "--space", "someone/demo", "--private",
+                       "--token", "hf_test"]) == 0
+    repo_id, kwargs = calls["create_repo"]
+    assert repo_id == "someone/demo"
+    assert kwargs == dict(repo_type="space", space_sdk="gradio", private=True, token="hf_test", exist_ok=True)
+    up = calls["upload_folder"]
+    assert up["repo_id"] == "someone/demo" and up["repo_type"] == "space" and up["token"] == "hf_test"
+    assert {"app.py", "README.md", "requirements.txt", "pix2pix_hub/__init__.py"} <= set(calls["files"])
+    assert calls["models"] == ["someone/pushed-pix2pix"]
+    assert "spaces/someone/demo" in capsys.readouterr().out
