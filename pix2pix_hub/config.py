@@ -28,7 +28,8 @@ class DataConfig:
     image_column_a: str = _opt("imageA", "column holding domain-A images in a Hub/`datasets` dataset")
     image_column_b: str = _opt("imageB", "column holding domain-B images in a Hub/`datasets` dataset")
     domain_column: str | None = _opt(None, "unpaired Hub data: column naming each row's domain (values --domain_a_name/--domain_b_name or 0/1)")
-    streaming: bool = _opt(False, "stream a large Hub dataset instead of downloading it (no exact resume)")
+    streaming: bool = _opt(False, "stream a large Hub dataset instead of downloading it (needs --max_steps; passes over the stream count as epochs)")
+    shuffle_buffer_size: int = _opt(1000, "--streaming: shuffle within a buffer of this many examples (seeded by --seed)")
     direction: str = _opt("AtoB", "which way to translate", ("AtoB", "BtoA"))
     preprocess: str = _opt("resize_and_crop", "how images are scaled and cropped", ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"))
     load_size: int = _opt(286, "scale images to this size before cropping")
@@ -126,6 +127,8 @@ class TrainConfig:
             raise ValueError("no training data: pass --dataset PATH_OR_ID (or --dataset_a and --dataset_b for unpaired data)")
         if self.model.model == "pix2pix" and self.data.dataset_a:
             raise ValueError("--dataset_a/--dataset_b give unpaired data, which pix2pix cannot use: pass --dataset, or use --model cyclegan")
+        if self.data.streaming and not self.optim.max_steps:
+            raise ValueError("--streaming reads a dataset of unknown length: pass --max_steps N (the learning-rate schedule spans those steps)")
         if self.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.data.load_size < self.data.resolution:
             raise ValueError(f"--load_size {self.data.load_size} is smaller than --resolution {self.data.resolution}: the crop would not fit")
         if self.model.model == "cyclegan" and self.model.lambda_identity > 0 and self.data.input_nc != self.data.output_nc:

@@ -169,7 +169,9 @@ def ref_name(ref) -> str:
 
 def decode(ref, mode: str) -> Image.Image:
     if isinstance(ref, dict):
-        return open_image(ref["bytes"] if ref.get("bytes") else ref["path"], mode=mode)
+        if ref.get("bytes") is not None:
+            return open_image(ref["bytes"], mode=mode, name=ref_name(ref))
+        return open_image(ref["path"], mode=mode)
     return open_image(ref, mode=mode)
 
 
@@ -211,6 +213,60 @@ def finish_image(image: Image.Image, crop, flip: bool) -> torch.Tensor:
     return pil_to_tensor(image)
 
 
+def scale_image(config: DataConfig, image: Image.Image, train: bool, halves: bool = False) -> Image.Image:
+    """Resize as --preprocess says; `halves`: an aligned A|B image, each half scaled on its own."""
+    if not halves:
+        return image.resize(scaled_size(config, *image.size, train), Image.BICUBIC)
+    half = image.width // 2
+    a, b = image.crop((0, 0, half, image.height)), image.crop((half, 0, image.width, image.height))
+    size = scaled_size(config, half, image.height, train)
+    joined = Image.new("RGB", (size[0] * 2, size[1]))
+    joined.paste(a.resize(size, Image.BICUBIC), (0, 0))
+    joined.paste(b.resize(size, Image.BICUBIC), (size[0], 0))
+    return joined
+
+
+def check_aligned(ref, image: Image.Image) -> None:
+    if image.width % 2:
+        raise BadImageError(f"{ref_name(ref)}: an aligned A|B image of odd width {image.width} cannot be split "
+                            "into equal halves; crop it to an even width")
+
+
+def check_pair_sizes(config: DataConfig, ref_a, a: Image.Image, ref_b, b: Image.Image) -> None:
+    """Paired images share one crop box, so they must have one size once scaled."""
+    if a.size != b.size:
+        raise BadImageError(f"{ref_name(ref_b)}: {b.width}x{b.height} but its A partner {ref_name(ref_a)} is {a.width}x{a.height} "
+                            f"after --preprocess {config.preprocess}; paired images need the same size: resize one, "
+                            "or use --preprocess resize_and_crop")
+
+
+def skip_or_raise(config: DataConfig, bad_images: list, ref, error: Exception) -> bool:
+    """--on_bad_image error: raise one line naming the file; skip: count it in `bad_images`, return False."""
+    message = str(error).splitlines()[0] if str(error) else f"{ref_name(ref)}: {type(error).__name__}"
+    if config.on_bad_image == "error":
+        raise DataError(f"{message} (or pass --on_bad_image skip)") from None
+    bad_images.append((ref_name(ref), message))
+    logger.warning("skipping %s", message)
+    return False
+
+
+def split_aligned(joined: Image.Image) -> tuple[Image.Image, Image.Image]:
+    half = joined.width // 2
+    return joined.crop((0, 0, half, joined.height)), joined.crop((half, 0, joined.width, joined.height))
+
+
+def make_item(config: DataConfig, a: Image.Image, b: Image.Image, rng: np.random.Generator, *, paired: bool,
+              train: bool) -> dict:
+    """Scaled A and B images -> {"A", "B"} tensors: paired data shares one crop and flip, unpaired draws two."""
+    modes = ("L" if config.input_nc == 1 else "RGB", "L" if config.output_nc == 1 else "RGB")
+    if paired:
+        crop, flip = random_crop_and_flip(config, a.size, rng, train)
+        return {"A": finish_image(a.convert(modes[0]), crop, flip), "B": finish_image(b.convert(modes[1]), crop, flip)}
+    crop_a, flip_a = random_crop_and_flip(config, a.size, rng, train)
+    crop_b, flip_b = random_crop_and_flip(config, b.size, rng, train)
+    return {"A": finish_image(a.convert(modes[0]), crop_a, flip_a), "B": finish_image(b.convert(modes[1]), crop_b, flip_b)}
+
+
 class ImageDataset(torch.utils.data.Dataset):
     """Paired (A[i], B[i]) or unpaired (A[i], random B) items of {"A", "B", "index"} tensors in [-1, 1]."""
 
@@ -220,7 +276,6 @@ class ImageDataset(torch.utils.data.Dataset):
         self.config, self.paired, self.train, self.seed, self.epoch = config, paired, train, seed, 0
         self.aligned = refs_b is None  # A|B side by side in one file
         self.swap = swap  # --direction BtoA
-        self.modes = ("L" if config.input_nc == 1 else "RGB", "L" if config.output_nc == 1 else "RGB")
         self.cache: dict[tuple[int, int], Image.Image] = {}  # (domain, id(ref)) -> scaled image
         self.cache_bytes = 0
         self.bad_images: list[tuple[str, str]] = []
@@ -247,23 +302,23 @@ class ImageDataset(torch.utils.data.Dataset):
         """Decode every image once: bad files stop the run (or are dropped, with --on_bad_image skip)
         before training starts, and the decoded images are cached for speed."""
         if self.paired and self.refs_b is not None:
-            pairs = [(a, b) for a, b in zip(self.refs_a, self.refs_b) if self.usable(0, a) and self.usable(1, b)]
+            pairs = [(a, b) for a, b in zip(self.refs_a, self.refs_b) if self.usable(0, a) and self.usable(1, b, partner=a)]
             self.refs_a, self.refs_b = [a for a, _ in pairs], [b for _, b in pairs]
             return
         self.refs_a = [ref for ref in self.refs_a if self.usable(0, ref)]
         if self.refs_b is not None:
             self.refs_b = [ref for ref in self.refs_b if self.usable(1, ref)]
 
-    def usable(self, domain: int, ref) -> bool:
+    def usable(self, domain: int, ref, partner=None) -> bool:
+        """Whether `ref` decodes (and, given its A `partner`, matches it in size); a bad one stops the run or,
+        with --on_bad_image skip, is counted and dropped."""
         try:
-            self.load(domain, ref)
+            image = self.load(domain, ref)
+            if partner is not None:
+                check_pair_sizes(self.config, partner, self.load(0, partner), ref, image)
             return True
         except (BadImageError, DataError) as error:
-            if self.config.on_bad_image == "error":
-                raise DataError(f"{error} (or pass --on_bad_image skip)") from None
-            self.bad_images.append((ref_name(ref), str(error)))
-            logger.warning("skipping %s", error)
-            return False
+            return skip_or_raise(self.config, self.bad_images, ref, error)
 
     def load(self, domain: int, ref) -> Image.Image:
         """The decoded, scaled image (domain 0 = A file or A|B file, 1 = B file), from the cache if there."""
@@ -271,25 +326,13 @@ class ImageDataset(torch.utils.data.Dataset):
         if key in self.cache:
             return self.cache[key]
         image = decode(ref, "RGB")
-        if self.aligned and image.width % 2:
-            raise BadImageError(f"{ref_name(ref)}: an aligned A|B image of odd width {image.width} cannot be split "
-                                "into equal halves; crop it to an even width")
-        image = self.scale(image, halves=self.aligned)
+        if self.aligned:
+            check_aligned(ref, image)
+        image = scale_image(self.config, image, self.train, halves=self.aligned)
         size = image.width * image.height * 3
         if self.cache_bytes + size <= CACHE_BUDGET_BYTES:
             self.cache[key], self.cache_bytes = image, self.cache_bytes + size
         return image
-
-    def scale(self, image: Image.Image, halves: bool = False) -> Image.Image:
-        if not halves:
-            return image.resize(scaled_size(self.config, *image.size, self.train), Image.BICUBIC)
-        half = image.width // 2
-        a, b = image.crop((0, 0, half, image.height)), image.crop((half, 0, image.width, image.height))
-        size = scaled_size(self.config, half, image.height, self.train)
-        joined = Image.new("RGB", (size[0] * 2, size[1]))
-        joined.paste(a.resize(size, Image.BICUBIC), (0, 0))
-        joined.paste(b.resize(size, Image.BICUBIC), (size[0], 0))
-        return joined
 
     # items ---------------------------------------------------------------------------------------
     def order(self, n: int, salt: int) -> np.ndarray:
@@ -301,9 +344,7 @@ class ImageDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         index_a = int(self.order(len(self.refs_a), 0)[index % len(self.refs_a)])
         if self.aligned:
-            joined = self.load(0, self.refs_a[index_a])
-            half = joined.width // 2
-            a, b = joined.crop((0, 0, half, joined.height)), joined.crop((half, 0, joined.width, joined.height))
+            a, b = split_aligned(self.load(0, self.refs_a[index_a]))
         else:
             a = self.load(0, self.refs_a[index_a])
             if self.paired:
@@ -315,23 +356,22 @@ class ImageDataset(torch.utils.data.Dataset):
             b = self.load(1, self.refs_b[index_b])
         if self.swap:
             a, b = b, a
-        if self.paired:
-            crop, flip = random_crop_and_flip(self.config, a.size, rng, self.train)
-            return {"A": finish_image(a.convert(self.modes[0]), crop, flip),
-                    "B": finish_image(b.convert(self.modes[1]), crop, flip), "index": index}
-        crop_a, flip_a = random_crop_and_flip(self.config, a.size, rng, self.train)
-        crop_b, flip_b = random_crop_and_flip(self.config, b.size, rng, self.train)
-        return {"A": finish_image(a.convert(self.modes[0]), crop_a, flip_a),
-                "B": finish_image(b.convert(self.modes[1]), crop_b, flip_b), "index": index}
+        return make_item(self.config, a, b, rng, paired=self.paired, train=self.train) | {"index": index}
 
 
 def load_image_dataset(config: DataConfig, *, paired: bool, split: str | None = None, train: bool = True,
-                       seed: int = 0, domain_names: tuple[str, str] = ("A", "B")) -> ImageDataset:
+                       seed: int = 0, domain_names: tuple[str, str] = ("A", "B"), rank: int = 0,
+                       world_size: int = 1) -> ImageDataset:
     """The dataset for training (`train=True`: shuffled per epoch, random crops and flips) or for
-    validation (`train=False`: in order, the whole image at --resolution)."""
+    validation (`train=False`: in order, the whole image at --resolution).
+
+    With --streaming, an endless `StreamingImageDataset` (streaming.py) instead, holding process `rank`'s
+    part of the stream (of `world_size` processes)."""
     split = split or config.split
     if config.streaming:
-        raise DataError("--streaming is not supported yet by this version; drop it (the dataset will be downloaded and cached)")
+        from .streaming import load_streaming_dataset
+        return load_streaming_dataset(config, paired=paired, split=split, train=train, seed=seed,
+                                      domain_names=domain_names, rank=rank, world_size=world_size)
     if paired:
         if not config.dataset:
             raise DataError("paired training needs --dataset")

@@ -24,29 +24,35 @@ def _name(source) -> str:
     return getattr(source, "name", "<image>")
 
 
-def open_image(source, *, mode: str = "RGB", max_side: int | None = None) -> Image.Image:
+def open_image(source, *, mode: str = "RGB", max_side: int | None = None, name: str | None = None) -> Image.Image:
     """Open a path, bytes, file object, numpy array or PIL image as an 8-bit `mode` ("RGB" or "L") image.
 
     Transparency is composited over white, 16-bit images are scaled (not clipped), CMYK and palette
     images are converted, EXIF rotation is applied. With `max_side`, large images are reduced while
-    decoding (JPEG draft mode), so a 20-megapixel photo costs little memory.
+    decoding (JPEG draft mode), so a 20-megapixel photo costs little memory. Images over MAX_PIXELS are
+    refused from their header, before any pixel is decoded (decompression bombs). `name` names bytes
+    in error messages.
     """
-    name = _name(source)
+    name = name or _name(source)
     if isinstance(source, np.ndarray):
         source = Image.fromarray(source)
     if not isinstance(source, Image.Image):
-        if isinstance(source, (str, Path)) and Path(source).stat().st_size == 0:
+        if isinstance(source, (str, Path)) and not Path(source).is_file():
+            raise BadImageError(f"{name}: no such file; check the path")
+        empty = len(source) == 0 if isinstance(source, (bytes, bytearray)) else (
+            isinstance(source, (str, Path)) and Path(source).stat().st_size == 0)
+        if empty:
             raise BadImageError(f"{name}: the file is empty (0 bytes); re-export or remove it")
         data = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(data)
-                if image.width * image.height > MAX_PIXELS and not max_side:
-                    raise BadImageError(f"{name}: {image.width}x{image.height} is too large to decode safely "
-                                        f"(> {MAX_PIXELS // 1_000_000} MP); downscale it first")
+                image = Image.open(data)  # reads the header only
                 if max_side and max(image.size) > max_side:
                     image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale
+                if image.width * image.height > MAX_PIXELS:  # after draft: the size that would be decoded
+                    raise BadImageError(f"{name}: {image.width}x{image.height} is too large to decode safely "
+                                        f"(> {MAX_PIXELS // 1_000_000} MP); downscale it first")
                 image.load()
         except BadImageError:
             raise

@@ -47,6 +47,11 @@ def lr_factor(config: TrainConfig, epoch: int) -> float:
     return 1.0
 
 
+def stretched_epoch(config: TrainConfig, step: int) -> int:
+    """--streaming: the schedule's epoch at `step`, its n_epochs + n_epochs_decay epochs spread over --max_steps."""
+    return step * (config.optim.n_epochs + config.optim.n_epochs_decay) // config.optim.max_steps
+
+
 def set_learning_rate(recipe: Recipe, lr: float) -> None:
     for optimizer in recipe.optimizers.values():
         for group in optimizer.param_groups:
@@ -196,20 +201,28 @@ def train(config: TrainConfig) -> Path:
     set_seed(config.optim.seed)  # the same initial weights on every process
     recipe = RECIPES[config.model.model](config)
     domains = (config.model.domain_a_name, config.model.domain_b_name)
-    dataset = load_image_dataset(config.data, paired=recipe.paired, seed=config.optim.seed, domain_names=domains)
+    dataset = load_image_dataset(config.data, paired=recipe.paired, seed=config.optim.seed, domain_names=domains,
+                                 rank=accelerator.process_index, world_size=accelerator.num_processes)
     validation_batch = load_validation_batch(config, recipe)
     loader = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=False, drop_last=True,
                         num_workers=config.data.dataloader_num_workers,
                         # its own generator: making an iterator must not draw from the global RNG
                         generator=torch.Generator().manual_seed(config.optim.seed))
     recipe.prepare(accelerator)
-    loader = accelerator.prepare(loader)
+    if config.data.streaming:  # already split per process (streaming.py): Accelerate only places batches
+        from .streaming import prepare_stream_loader
+        loader = prepare_stream_loader(accelerator, loader)
+    else:
+        loader = accelerator.prepare(loader)
 
     accum = config.optim.gradient_accumulation_steps
-    steps_per_epoch = max(1, len(loader) // accum)
-    total_steps = (config.optim.n_epochs + config.optim.n_epochs_decay) * steps_per_epoch
-    if config.optim.max_steps is not None:
-        total_steps = min(total_steps, config.optim.max_steps)
+    if config.data.streaming:  # an endless stream of unknown length: one loop "epoch" spans the run
+        total_steps = steps_per_epoch = config.optim.max_steps
+    else:
+        steps_per_epoch = max(1, len(loader) // accum)
+        total_steps = (config.optim.n_epochs + config.optim.n_epochs_decay) * steps_per_epoch
+        if config.optim.max_steps is not None:
+            total_steps = min(total_steps, config.optim.max_steps)
 
     step = 0
     if config.output.resume_from_checkpoint:
@@ -222,7 +235,8 @@ def train(config: TrainConfig) -> Path:
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        accelerator.print(f"{dataset.description}; {steps_per_epoch} steps/epoch, {total_steps} steps, "
+        per_epoch = "passes over the stream count as epochs" if config.data.streaming else f"{steps_per_epoch} steps/epoch"
+        accelerator.print(f"{dataset.description}; {per_epoch}, {total_steps} steps, "
                           f"{accelerator.num_processes} process(es), {accelerator.mixed_precision} precision")
     if config.output.report_to != "none":
         accelerator.init_trackers(config.output.tracker_project_name, config=tracker_config(config))
@@ -251,6 +265,8 @@ def run_loop(accelerator, recipe, config, dataset, loader, validation_batch, ste
             batches = accelerator.skip_first_batches(loader, done_in_epoch * accum)
         lr = config.optim.learning_rate * lr_factor(config, epoch)
         for batch in batches:
+            if config.data.streaming:  # no epochs known in advance: the schedule is spread over --max_steps
+                lr = config.optim.learning_rate * lr_factor(config, stretched_epoch(config, step))
             with accelerator.accumulate(*recipe.networks.values()):
                 set_learning_rate(recipe, lr)
                 try:
@@ -302,6 +318,8 @@ def finish(accelerator, recipe, config, dataset, validation_batch, step, metrics
         bad = getattr(dataset, "bad_images", [])
         if bad:
             accelerator.print(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0][0]}: {bad[0][1]}")
+        if getattr(dataset, "streaming", False):
+            accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {step} steps")
         write_model_card(output_dir, config, metrics, skipped_images=len(bad))
         if config.output.push_to_hub:
             push_output_dir(output_dir, config)

@@ -1,0 +1,182 @@
+"""--streaming: parquet datasets served by the loopback Hub server (tests/hub_server.py) and read as a stream
+(pix2pix_hub/streaming.py): the pipeline in-process, then real train.py runs."""
+
+import hashlib
+import io
+import shutil
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+import safetensors.torch
+import torch
+
+from pix2pix_hub.config import DataConfig, parse_args
+from pix2pix_hub.data import DataError, load_image_dataset
+from synthetic_data import make_pair
+from test_training import ROOT, run_train
+
+TINY = ["--netG", "unet_32", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32", "--report_to", "none",
+        "--validation_steps", "1000", "--logging_steps", "1", "--num_validation_images", "2"]
+
+
+@pytest.fixture(autouse=True)
+def no_arrow_shutdown_wait(monkeypatch):
+    """datasets sleeps 5 s whenever a streamed parquet iteration ends (each pass, each early stop), against a
+    pyarrow crash at interpreter exit (apache/arrow#45214); in-process, with the interpreter staying up,
+    the tests need not wait. train.py subprocesses keep the real wait."""
+    monkeypatch.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0)
+
+
+def png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def serve_pairs(hub, tmp_path: Path, repo_id: str, n: int = 8, shards: int = 1, size: int = 32, bad_rows=(),
+                columns=("imageA", "imageB")) -> str:
+    """A Hub dataset repo of `n` pairs in `shards` parquet files; rows in `bad_rows` get a truncated A image."""
+    rows = []
+    for i in range(n):
+        a, b = (png(image) for image in make_pair(i, size))
+        rows.append({columns[0]: {"bytes": a[: len(a) // 2] if i in bad_rows else a, "path": f"a{i:03d}.png"},
+                     columns[1]: {"bytes": b, "path": f"b{i:03d}.png"}})
+    folder = tmp_path / repo_id.replace("/", "--")
+    (folder / "data").mkdir(parents=True)
+    for shard in range(shards):
+        part = datasets.Dataset.from_list(rows[shard::shards])
+        for column in columns:
+            part = part.cast_column(column, datasets.Image())
+        part.to_parquet(str(folder / "data" / f"train-{shard:05d}-of-{shards:05d}.parquet"))
+    hub.add_repo(repo_id, folder, repo_type="dataset")
+    return repo_id
+
+
+def key(tensor: torch.Tensor) -> str:
+    return hashlib.sha1(tensor.numpy().tobytes()).hexdigest()
+
+
+def take(dataset, n: int) -> list[dict]:
+    items = []
+    for item in dataset:
+        items.append(item)
+        if len(items) == n:
+            return items
+    return items
+
+
+def stream_config(repo_id: str, **overrides) -> DataConfig:
+    return DataConfig(dataset=repo_id, streaming=True, load_size=40, resolution=32, shuffle_buffer_size=4, **overrides)
+
+
+def test_stream_gives_transformed_pairs_deterministically(local_hub, tmp_path):
+    repo = serve_pairs(local_hub, tmp_path, "stream/pairs8", n=8)
+    dataset = load_image_dataset(stream_config(repo), paired=True, seed=0)
+    items = take(dataset, 11)  # endless: 8 rows, then a second pass
+    assert len(items) == 11 and dataset.passes == 1
+    assert items[0]["A"].shape == items[0]["B"].shape == (3, 32, 32) and items[0]["A"].dtype == torch.float32
+    assert -1 <= items[0]["A"].min() and items[0]["A"].max() <= 1
+    again = take(load_image_dataset(stream_config(repo), paired=True, seed=0), 11)
+    assert all(torch.equal(x["A"], y["A"]) and torch.equal(x["B"], y["B"]) for x, y in zip(items, again))
+    other_seed = take(load_image_dataset(stream_config(repo), paired=True, seed=1), 11)
+    assert [key(x["A"]) for x in items] != [key(x["A"]) for x in other_seed]
+    # the second pass is reshuffled (seed + pass)
+    plain = stream_config(repo, preprocess="none", no_flip=True)
+    orders = [key(x["A"]) for x in take(load_image_dataset(plain, paired=True, seed=0), 16)]
+    assert sorted(orders[:8]) == sorted(orders[8:]) and orders[:8] != orders[8:]
+
+
+def test_paired_crop_and_flip_are_shared_by_a_and_b(local_hub, tmp_path):
+    repo = "stream/same-ab"  # B = A exactly: any crop or flip that differed between A and B would show
+    folder = tmp_path / "same"
+    (folder / "data").mkdir(parents=True)
+    images = [png(make_pair(i, 48)[1]) for i in range(4)]
+    table = datasets.Dataset.from_list([{"imageA": {"bytes": x, "path": None}, "imageB": {"bytes": x, "path": None}}
+                                        for x in images])
+    table.cast_column("imageA", datasets.Image()).cast_column("imageB", datasets.Image()).to_parquet(
+        str(folder / "data" / "train-00000-of-00001.parquet"))
+    local_hub.add_repo(repo, folder, repo_type="dataset")
+    items = take(load_image_dataset(stream_config(repo), paired=True, seed=3), 12)
+    assert all(torch.equal(item["A"], item["B"]) for item in items)
+
+
+@pytest.mark.parametrize("shards", [2, 1])  # 2: each rank reads its own file; 1: each keeps one example in two
+def test_two_ranks_read_disjoint_parts(local_hub, tmp_path, shards):
+    repo = serve_pairs(local_hub, tmp_path, f"stream/ranks{shards}", n=8, shards=shards)
+    config = stream_config(repo, preprocess="none", no_flip=True)
+    parts = [[key(item["A"]) for item in take(load_image_dataset(config, paired=True, seed=0, rank=rank, world_size=2), 4)]
+             for rank in (0, 1)]
+    everything = {key(item["A"]) for item in take(load_image_dataset(config, paired=True, seed=0, train=False), 100)}
+    assert len(everything) == 8  # validation: one pass, in order, not split
+    assert not set(parts[0]) & set(parts[1]) and set(parts[0]) | set(parts[1]) == everything
+
+
+def test_unpaired_streams_are_drawn_independently(local_hub, tmp_path):
+    repo = serve_pairs(local_hub, tmp_path, "stream/unpaired", n=6)
+    config = stream_config(repo, preprocess="none", no_flip=True)
+    items = take(load_image_dataset(config, paired=False, seed=0), 12)
+    paired = take(load_image_dataset(config, paired=True, seed=0), 12)
+    partner = {key(x["A"]): key(x["B"]) for x in paired}
+    assert any(partner[key(x["A"])] != key(x["B"]) for x in items)  # B is not A's row partner
+    assert {key(x["B"]) for x in items} == set(partner.values())  # but every B is used
+
+
+def test_bad_images_in_a_stream_follow_on_bad_image(local_hub, tmp_path):
+    repo = serve_pairs(local_hub, tmp_path, "stream/bad", n=5, bad_rows=(2,))
+    with pytest.raises(DataError) as error:
+        take(load_image_dataset(stream_config(repo), paired=True, seed=0), 5)
+    message = str(error.value)
+    assert "a002.png" in message and "truncated" in message and "--on_bad_image skip" in message and "\n" not in message
+    dataset = load_image_dataset(stream_config(repo, on_bad_image="skip", preprocess="none", no_flip=True), paired=True, seed=0)
+    keys = [key(item["A"]) for item in take(dataset, 8)]
+    assert set(keys[:4]) == set(keys[4:]) and len(set(keys)) == 4 and dataset.passes == 1  # 4 usable pairs a pass
+    assert {name for name, _ in dataset.bad_images} == {"a002.png"}  # counted each time it is met
+
+
+def test_clear_errors(local_hub, tmp_path):
+    repo = serve_pairs(local_hub, tmp_path, "stream/columns", n=2, columns=("input", "target"))
+    with pytest.raises(DataError, match=r"no column 'imageA': the dataset has \['input', 'target'\]; pass --image_column_a"):
+        load_image_dataset(stream_config(repo), paired=True)
+    with pytest.raises(DataError, match="local folder"):
+        load_image_dataset(stream_config(str(tmp_path)), paired=True)
+    with pytest.raises(ValueError, match="--streaming reads a dataset of unknown length: pass --max_steps"):
+        parse_args(["--dataset", repo, "--streaming"]).resolve()
+
+
+def test_train_py_streams_and_resumes_exactly(local_hub, tmp_path):
+    repo = serve_pairs(local_hub, tmp_path, "stream/train", n=3, size=40)
+    env = local_hub.client_env(offline=False)
+    common = ["--model", "pix2pix", "--dataset", repo, "--streaming", "--shuffle_buffer_size", 2, "--checkpointing_steps", 2,
+              "--n_epochs", 1, "--n_epochs_decay", 1, *TINY]
+    log = run_train(*common, "--output_dir", tmp_path / "straight", "--max_steps", 5, env=env)
+    text = log.stdout + log.stderr
+    assert "streamed" in text and "streamed 1 complete pass(es) over the data in 5 steps" in text
+    assert (tmp_path / "straight" / "model.safetensors").is_file()
+    # a run stopped after step 2: its checkpoint, resumed with the same --max_steps (the LR schedule spans them)
+    shutil.copytree(tmp_path / "straight" / "checkpoint-2", tmp_path / "resumed" / "checkpoint-2")
+    log = run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 5, "--resume_from_checkpoint", "latest", env=env)
+    assert "resumed from" in log.stdout + log.stderr
+    straight = safetensors.torch.load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = safetensors.torch.load_file(tmp_path / "resumed" / "model.safetensors")
+    assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []
+
+
+def test_train_py_streams_cyclegan(local_hub, tmp_path):
+    repo = serve_pairs(local_hub, tmp_path, "stream/cyclegan", n=3)
+    run_train("--model", "cyclegan", "--dataset", repo, "--streaming", "--max_steps", 2, "--output_dir", tmp_path / "o",
+              "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32",
+              "--report_to", "none", "--num_validation_images", "1", "--pool_size", "2", env=local_hub.client_env(offline=False))
+    assert (tmp_path / "o" / "AtoB" / "model.safetensors").is_file()
+
+
+def test_train_py_streams_with_two_processes(local_hub, tmp_path):
+    repo = serve_pairs(local_hub, tmp_path, "stream/ddp", n=4, shards=2)
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    log = run_train("--model", "pix2pix", "--dataset", repo, "--streaming", "--max_steps", 3, "--output_dir", tmp_path / "o",
+                    *TINY, launcher=launcher, env={**local_hub.client_env(offline=False), "ACCELERATE_USE_CPU": "1"})
+    text = log.stdout + log.stderr
+    assert "2 process(es)" in text and "process 0 of 2 reads its own part" in text
+    assert "streamed 1 complete pass(es) over the data in 3 steps" in text  # 2 pairs per process
