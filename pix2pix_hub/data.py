@@ -235,9 +235,9 @@ def check_aligned(ref, image: Image.Image) -> None:
 def check_pair_sizes(config: DataConfig, ref_a, a: Image.Image, ref_b, b: Image.Image) -> None:
     """Paired images share one crop box, so they must have one size once scaled."""
     if a.size != b.size:
-        raise BadImageError(f"{ref_name(ref_b)}: {b.width}x{b.height} but its A partner {ref_name(ref_a)} is {a.width}x{a.height} "
-                            f"after --preprocess {config.preprocess}; paired images need the same size: resize one, "
-                            "or use --preprocess resize_and_crop")
+        raise BadImageError(f"{ref_name(ref_b)}: {b.width}x{b.height} but its A partner {ref_name(ref_a)} is "
+                            f"{a.width}x{a.height} after --preprocess {config.preprocess}; paired images need the "
+                            "same size: resize one, or use --preprocess resize_and_crop")
 
 
 def skip_or_raise(config: DataConfig, bad_images: list, ref, error: Exception) -> bool:
@@ -341,6 +341,16 @@ class ImageDataset(torch.utils.data.Dataset):
         return np.random.default_rng([self.seed, self.epoch, salt]).permutation(n)
 
     def __getitem__(self, index: int) -> dict:
+        """Item `index`. Datasets too large to check up front meet bad files here: --on_bad_image error stops
+        with the file's line; skip counts it and gives the next item instead."""
+        for offset in range(len(self)):
+            try:
+                return self.item((index + offset) % len(self)) | {"index": index}
+            except BadImageError as error:
+                skip_or_raise(self.config, self.bad_images, {"path": str(error).split(": ", 1)[0]}, error)
+        raise DataError(f"{self.description}: no usable images")
+
+    def item(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         index_a = int(self.order(len(self.refs_a), 0)[index % len(self.refs_a)])
         if self.aligned:

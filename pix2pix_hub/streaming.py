@@ -54,7 +54,8 @@ def first_image_column(stream, wanted: str) -> str:
     import datasets
     images = [c for c, f in (stream.features or {}).items() if isinstance(f, datasets.Image)]
     if not images:
-        raise DataError(f"no column {wanted!r} and no image column: the dataset has {stream.column_names}; pass --image_column_a/--image_column_b")
+        raise DataError(f"no column {wanted!r} and no image column: the dataset has {stream.column_names}; "
+                        "pass --image_column_a/--image_column_b")
     return images[0]
 
 
@@ -96,7 +97,8 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
             self.streams.append(stream)
         self.bad_images: list[tuple[str, str]] = []
         self.passes = 0  # complete passes over (this process's part of) stream A, counted in this process
-        self.description = f"{description}, streamed" + (f" (process {rank} of {world_size} reads its own part)" if world_size > 1 and train else "")
+        split_note = f" (process {rank} of {world_size} reads its own part)" if world_size > 1 and train else ""
+        self.description = f"{description}, streamed{split_note}"
 
     # examples -----------------------------------------------------------------------------------
     def examples(self, k: int):
@@ -178,7 +180,8 @@ def load_streaming_dataset(config: DataConfig, *, paired: bool, split: str, trai
     names = [config.dataset_a, config.dataset_b] if config.dataset_a and config.dataset_b else [config.dataset]
     local = [n for n in names if not n or not is_hub_id(n)]
     if local:
-        raise DataError(f"--streaming reads Hub datasets (user/name); {local[0]} is a local folder, read as it is: drop --streaming")
+        raise DataError(f"--streaming reads Hub datasets (user/name); {local[0]} is a local folder, read as it is: "
+                        "drop --streaming")
     if config.max_train_samples and train:
         raise DataError("--max_train_samples is not supported with --streaming; drop one of them")
     columns = (config.image_column_a, config.image_column_b)

@@ -318,7 +318,7 @@ def finish(accelerator, recipe, config, dataset, validation_batch, step, metrics
         bad = getattr(dataset, "bad_images", [])
         if bad:
             accelerator.print(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0][0]}: {bad[0][1]}")
-        if getattr(dataset, "streaming", False):
+        if getattr(dataset, "streaming", False) and not config.data.dataloader_num_workers:  # (workers count their own)
             accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {step} steps")
         write_model_card(output_dir, config, metrics, skipped_images=len(bad))
         if config.output.push_to_hub:

@@ -180,3 +180,14 @@ def test_train_py_streams_with_two_processes(local_hub, tmp_path):
     text = log.stdout + log.stderr
     assert "2 process(es)" in text and "process 0 of 2 reads its own part" in text
     assert "streamed 1 complete pass(es) over the data in 3 steps" in text  # 2 pairs per process
+
+
+@pytest.mark.parametrize("shards", [2, 1])  # 1 shard: the second worker gets nothing and stops, the first goes on
+def test_dataloader_workers_split_the_stream(local_hub, tmp_path, shards):
+    repo = serve_pairs(local_hub, tmp_path, f"stream/workers{shards}", n=4, shards=shards)
+    dataset = load_image_dataset(stream_config(repo, preprocess="none", no_flip=True), paired=True, seed=0)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2)
+    batches = take(loader, 4)  # two passes' worth: the workers' streams are endless too
+    assert [tuple(batch["A"].shape) for batch in batches] == [(2, 3, 32, 32)] * 4
+    seen = [key(a) for batch in batches for a in batch["A"]]
+    assert len(set(seen)) == 4
