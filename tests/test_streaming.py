@@ -14,7 +14,7 @@ import torch
 
 from pix2pix_hub.config import DataConfig, parse_args
 from pix2pix_hub.data import DataError, load_image_dataset
-from synthetic_data import make_pair
+from synthetic_data import make_metadata_folder, make_pair
 from test_training import ROOT, run_train
 
 TINY = ["--netG", "unet_32", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32", "--report_to", "none",
@@ -175,11 +175,13 @@ def test_train_py_streams_with_two_processes(local_hub, tmp_path):
     repo = serve_pairs(local_hub, tmp_path, "stream/ddp", n=4, shards=2)
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    log = run_train("--model", "pix2pix", "--dataset", repo, "--streaming", "--max_steps", 3, "--output_dir", tmp_path / "o",
-                    *TINY, launcher=launcher, env={**local_hub.client_env(offline=False), "ACCELERATE_USE_CPU": "1"})
+    log = run_train("--model", "pix2pix", "--dataset", repo, "--streaming", "--max_steps", 2, "--gradient_accumulation_steps", 2,
+                    "--output_dir", tmp_path / "o", *TINY, launcher=launcher,
+                    env={**local_hub.client_env(offline=False), "ACCELERATE_USE_CPU": "1"})
     text = log.stdout + log.stderr
     assert "2 process(es)" in text and "process 0 of 2 reads its own part" in text
-    assert "streamed 1 complete pass(es) over the data in 3 steps" in text  # 2 pairs per process
+    # each process reads its own 2 pairs a pass; 2 steps of 2 accumulated batches read them twice
+    assert "streamed 2 complete pass(es) over the data in 2 steps" in text
 
 
 @pytest.mark.parametrize("shards", [2, 1])  # 1 shard: the second worker gets nothing and stops, the first goes on
@@ -191,3 +193,12 @@ def test_dataloader_workers_split_the_stream(local_hub, tmp_path, shards):
     assert [tuple(batch["A"].shape) for batch in batches] == [(2, 3, 32, 32)] * 4
     seen = [key(a) for batch in batches for a in batch["A"]]
     assert len(set(seen)) == 4
+
+
+def test_streamed_image_folder_reads_each_file(local_hub, tmp_path):
+    """A Hub repo of image files + metadata.csv: rows stream with only each image's hf:// path, read on demand."""
+    folder = make_metadata_folder(tmp_path / "imagefolder", n=3, size=32)
+    local_hub.add_repo("stream/imagefolder", folder, repo_type="dataset")
+    dataset = load_image_dataset(stream_config("stream/imagefolder"), paired=True, seed=0)
+    items = take(dataset, 4)
+    assert [tuple(item["A"].shape) for item in items] == [(3, 32, 32)] * 4 and dataset.passes == 1
