@@ -104,6 +104,11 @@ def test_hub_dataset_two_columns_and_domain_column(local_hub, tmp_path):
     with pytest.raises(DataError, match=r"values \['horse', 'zebra'\] are neither \('cat', 'dog'\) nor 0/1; set --domain_a_name"):
         load_image_dataset(config, paired=False, domain_names=("cat", "dog"))
 
+    # two Hub ids, --dataset_a/--dataset_b: a one-domain dataset without the named column gives its image column
+    two = DataConfig(dataset_a="data/domains", dataset_b="data/pairs", **SMALL)
+    dataset = load_image_dataset(two, paired=False)
+    assert (dataset.num_a, dataset.num_b) == (6, 3)
+
 
 # -- data that cannot be used: clear errors --------------------------------------------------------
 def test_empty_folder_and_folder_without_images(tmp_path):

@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from PIL import Image
 
 from pix2pix_hub.config import DataConfig, parse_args
 from pix2pix_hub.data import DataError, load_image_dataset
 from synthetic_data import make_metadata_folder, make_pair
-from test_training import ROOT, run_train
+from test_training import run_train
 
 TINY = ["--netG", "unet_32", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32", "--report_to", "none",
         "--validation_steps", "1000", "--logging_steps", "1", "--num_validation_images", "2"]
@@ -202,3 +204,26 @@ def test_streamed_image_folder_reads_each_file(local_hub, tmp_path):
     dataset = load_image_dataset(stream_config("stream/imagefolder"), paired=True, seed=0)
     items = take(dataset, 4)
     assert [tuple(item["A"].shape) for item in items] == [(3, 32, 32)] * 4 and dataset.passes == 1
+
+
+def test_unpaired_streams_by_domain_column_and_from_two_datasets(local_hub, tmp_path):
+    images = [png(make_pair(i, 32)[i % 2]) for i in range(6)]  # even rows: sketches (A), odd rows: photos (B)
+    folder = tmp_path / "domains"
+    (folder / "data").mkdir(parents=True)
+    table = datasets.Dataset.from_list([{"image": {"bytes": x, "path": f"{i}.png"}, "kind": ["sketch", "photo"][i % 2]}
+                                        for i, x in enumerate(images)])
+    table.cast_column("image", datasets.Image()).to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    local_hub.add_repo("stream/domains", folder, repo_type="dataset")
+    config = stream_config("stream/domains", domain_column="kind", image_column_a="image", preprocess="none", no_flip=True)
+    items = take(load_image_dataset(config, paired=False, seed=0, domain_names=("sketch", "photo")), 6)
+    sketches = {key(torch.from_numpy(np.asarray(Image.open(io.BytesIO(x)), np.float32).transpose(2, 0, 1) / 127.5 - 1))
+                for x in images[::2]}
+    assert {key(item["A"]) for item in items} == sketches and not {key(item["B"]) for item in items} & sketches
+    with pytest.raises(DataError, match=r"value 'sketch' is neither \['cat', 'dog'\] nor 0/1"):
+        take(load_image_dataset(config, paired=False, seed=0, domain_names=("cat", "dog")), 1)
+
+    two = DataConfig(dataset_a="stream/domains", dataset_b="stream/pairs-b", streaming=True, preprocess="none")
+    serve_pairs(local_hub, tmp_path, "stream/pairs-b", n=2)
+    dataset = load_image_dataset(two, paired=False, seed=0)
+    assert dataset.columns == ("image", "imageB")  # a one-domain dataset: its first image column
+    assert len(take(dataset, 3)) == 3
