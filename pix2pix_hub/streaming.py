@@ -7,7 +7,8 @@ Each pass is a pure function of (seed, pass): `datasets` shuffles the shard orde
 of an item come from a generator seeded with (seed, pass, rank, worker, position).
 
 Resuming (`--resume_from_checkpoint`, with the same `--max_steps`) replays the stream up to the saved
-step without training on it, so the run continues exactly, at the cost of reading that data again.
+step without training on it, so the run continues exactly, at the cost of reading that data again
+(but not decoding it, with --on_bad_image error and no DataLoader workers: `resume_items`).
 `datasets`' own `IterableDataset.state_dict()` would skip the reading but drops the shuffle buffer's
 contents on resume (its documentation says so), and Accelerate's loader reads one batch ahead, so the
 state it would save is not the state trained on: not exact.
@@ -97,6 +98,7 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
             self.streams.append(stream)
         self.bad_images: list[tuple[str, str]] = []
         self.passes = 0  # complete passes over (this process's part of) stream A, counted in this process
+        self.resume_items = 0  # items to pass over at the next iteration: those trained on before a resume
         split_note = f" (process {rank} of {world_size} reads its own part)" if world_size > 1 and train else ""
         self.description = f"{description}, streamed{split_note}"
 
@@ -136,14 +138,19 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
             skip_or_raise(self.config, self.bad_images, ref or {"path": f"<row without {column}>"}, error)
             return None
 
-    def __iter__(self):
+    def pairs(self, undecoded: int = 0):
+        """(pass, position, A, B) of usable pairs, decoded and scaled; the first `undecoded` rows pass unread."""
         self.used = [0] * len(self.streams)
-        worker = torch.utils.data.get_worker_info()
-        worker_id = worker.id if worker is not None else 0
         column_a, column_b = self.columns
         b_examples = None if self.paired else self.examples(1)
-        index = 0
         for epoch, position, example in self.examples(0):
+            if undecoded:
+                undecoded -= 1
+                self.used[0] += 1
+                if b_examples is not None:
+                    next(b_examples)
+                    self.used[1] += 1
+                continue
             a = self.image(example[column_a], column_a)
             if a is None:
                 continue
@@ -157,7 +164,6 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
                 except BadImageError as error:
                     skip_or_raise(self.config, self.bad_images, ref_b, error)
                     continue
-                self.used[0] += 1
             else:
                 b = None
                 for _, _, example_b in b_examples:  # the next usable B, from its own stream
@@ -167,12 +173,24 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
                         break
                 if b is None:  # the B stream ended (validation only)
                     return
-                self.used[0] += 1
+            self.used[0] += 1
+            yield epoch, position, a, b
+
+    def __iter__(self):
+        """Items of the usable pairs. After a resume (`resume_items` set), the items trained on before are
+        passed over: undecoded with --on_bad_image error (none of them was bad, or the first run would have
+        stopped), decoded with skip (to know which were)."""
+        worker = torch.utils.data.get_worker_info()
+        worker_id = worker.id if worker is not None else 0
+        skip, self.resume_items = self.resume_items, 0
+        undecoded = skip if self.config.on_bad_image == "error" else 0
+        for index, (epoch, position, a, b) in enumerate(self.pairs(undecoded), start=undecoded):
+            if index < skip:
+                continue
             if self.swap:
                 a, b = b, a
             rng = np.random.default_rng([self.seed, epoch, self.rank, worker_id, position, 1])
             yield make_item(self.config, a, b, rng, paired=self.paired, train=self.train) | {"index": index}
-            index += 1
 
 
 def load_streaming_dataset(config: DataConfig, *, paired: bool, split: str, train: bool, seed: int,

@@ -232,6 +232,8 @@ def train(config: TrainConfig) -> Path:
         else:
             step = load_checkpoint(accelerator, recipe, checkpoint)
             accelerator.print(f"resumed from {checkpoint} at step {step}")
+            if config.data.streaming and not config.data.dataloader_num_workers:  # the stream passes over them itself
+                dataset.resume_items = step * accum * config.optim.batch_size
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -261,7 +263,9 @@ def run_loop(accelerator, recipe, config, dataset, loader, validation_batch, ste
         loader.set_epoch(epoch)
         batches = loader
         done_in_epoch = step - epoch * steps_per_epoch
-        if done_in_epoch:  # resumed mid-epoch: skip what was already trained on, without loading it
+        # resumed mid-epoch: skip what was already trained on, without loading it (a stream told where it
+        # resumes, `resume_items`, passes over that by itself, undecoded)
+        if done_in_epoch and not getattr(dataset, "resume_items", 0):
             batches = accelerator.skip_first_batches(loader, done_in_epoch * accum)
         lr = config.optim.learning_rate * lr_factor(config, epoch)
         for batch in batches:

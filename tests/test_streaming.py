@@ -227,3 +227,24 @@ def test_unpaired_streams_by_domain_column_and_from_two_datasets(local_hub, tmp_
     dataset = load_image_dataset(two, paired=False, seed=0)
     assert dataset.columns == ("image", "imageB")  # a one-domain dataset: its first image column
     assert len(take(dataset, 3)) == 3
+
+
+@pytest.mark.parametrize("paired", [True, False])
+@pytest.mark.parametrize("on_bad_image", ["error", "skip"])
+def test_resume_items_continues_the_stream_exactly(local_hub, tmp_path, monkeypatch, paired, on_bad_image):
+    """What train.py does on resume: the dataset passes over the items trained on (error: without decoding them)."""
+    from pix2pix_hub import streaming
+
+    bad_rows = (1,) if on_bad_image == "skip" else ()
+    repo = serve_pairs(local_hub, tmp_path, f"stream/resume-{paired}-{on_bad_image}", n=5, bad_rows=bad_rows)
+    config = stream_config(repo, on_bad_image=on_bad_image)
+    straight = take(load_image_dataset(config, paired=paired, seed=0), 11)
+    resumed = load_image_dataset(config, paired=paired, seed=0)
+    resumed.resume_items = 6
+    decoded = []
+    monkeypatch.setattr(streaming, "decode", lambda ref, mode, real=streaming.decode: decoded.append(ref) or real(ref, mode))
+    rest = take(resumed, 5)
+    if on_bad_image == "error":
+        assert len(decoded) == 2 * 5  # A and B of the 5 items given, nothing of the 6 passed over
+    assert [item["index"] for item in rest] == list(range(6, 11))
+    assert all(torch.equal(x["A"], y["A"]) and torch.equal(x["B"], y["B"]) for x, y in zip(straight[6:], rest))
