@@ -74,6 +74,10 @@ Commits are plain git: ``add_repo`` commits with a fixed author and date, so a f
 sha. The mirror's work tree stays empty (olah reads git objects only); a temporary index and ``--work-tree``
 build each branch from its folder without touching it.
 
+olah also ignores ``Range`` headers (it answers ``200`` with the whole file), so HfFileSystem, through which
+``datasets`` streams, would read wrong bytes past its first block; the middleware answers a single range with
+``206 Partial Content`` (or ``416``) as the Hub does, for every GET of a file.
+
 Files are served from plain git blobs; LFS is not needed (a 10 MB random blob round-trips byte-exactly).
 olah's HEAD answer carries ``content-length``, ``x-repo-commit`` and ``etag`` = the git blob sha1, no
 ``x-linked-size``/``x-linked-etag``: that is what the real Hub sends for a non-LFS file and huggingface_hub is
@@ -485,6 +489,7 @@ class HubErrors:
     * unknown branch / tag / sha      -> 404, X-Error-Code: RevisionNotFound  (olah: 401 RepoNotFound)
     * missing file (resolve, tree)    -> 404, X-Error-Code: EntryNotFound     (olah: 401 RepoNotFound)
     * ``/api/{type}/org/name``        -> served as ``/api/{type}/org/name/revision/main`` (olah: upstream only)
+    * ``Range: bytes=a-b`` on a file  -> 206 with those bytes, or 416      (olah: 200 and the whole file)
 
     Anything it cannot parse, or any error of its own, leaves the request to olah unchanged.
     """
@@ -509,6 +514,9 @@ class HubErrors:
                     (b"x-error-code", code.encode()), (b"x-error-message", message.encode("latin-1", "replace"))]})
                 await send({"type": "http.response.body", "body": body})
                 return
+        byte_range = _requested_range(scope)
+        if byte_range is not None:  # olah ignores Range: answer it from the full body, as the Hub does
+            send = _RangeSender(send, byte_range)
         await self.app(scope, receive, send)
 
     def check(self, raw_path: bytes) -> tuple | None:
@@ -571,6 +579,64 @@ class HubErrors:
                 if entry is None or (want_blob and entry.type != "blob") or (not want_blob and entry.type != "tree"):
                     return ("error", 404, "EntryNotFound", f'{path} does not exist on "{revision}"')
         return None
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _requested_range(scope) -> tuple[str, str] | None:
+    """The (start, end) strings of a single-range ``Range: bytes=...`` header on a GET of a file, else None."""
+    if scope["type"] != "http" or scope["method"] != "GET" or "/resolve/" not in scope["path"]:
+        return None
+    header = dict(scope.get("headers") or []).get(b"range", b"").decode("latin-1").strip()
+    match = _RANGE.fullmatch(header)
+    return match.groups() if match and any(match.groups()) else None
+
+
+class _RangeSender:
+    """Wraps ASGI ``send``: a 200 answer to a Range request becomes ``206 Partial Content`` with only the bytes
+    asked for (or ``416``), like huggingface.co. olah 0.5.4 sends the whole file with 200 whatever the Range,
+    and HfFileSystem, which ``datasets`` streaming reads through, takes that body as the range it asked for:
+    any read past its first block (a parquet footer, a seek) got the wrong bytes. The body is buffered:
+    test files are small."""
+
+    def __init__(self, send, byte_range: tuple[str, str]):
+        self.send, self.byte_range = send, byte_range
+        self.start_message: dict | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            if message["status"] != 200:
+                self.byte_range = None  # errors and redirects pass unchanged
+                await self.send(message)
+            else:
+                self.start_message = message
+            return
+        if message["type"] != "http.response.body" or self.byte_range is None:
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(self.chunks)
+        first, last = self.byte_range
+        if not first:  # bytes=-N: the last N bytes
+            start, end = max(0, len(body) - int(last)), len(body) - 1
+        else:
+            start, end = int(first), min(int(last), len(body) - 1) if last else len(body) - 1
+        headers = [(k, v) for k, v in self.start_message["headers"]
+                   if k.lower() not in (b"content-length", b"transfer-encoding", b"content-range")]
+        if start >= len(body) or start > end:
+            headers += [(b"content-range", f"bytes */{len(body)}".encode()), (b"content-length", b"0")]
+            await self.send({**self.start_message, "status": 416, "headers": headers})
+            await self.send({"type": "http.response.body", "body": b""})
+            return
+        part = body[start:end + 1]
+        headers += [(b"content-range", f"bytes {start}-{end}/{len(body)}".encode()),
+                    (b"content-length", str(len(part)).encode()), (b"accept-ranges", b"bytes")]
+        await self.send({**self.start_message, "status": 206, "headers": headers})
+        await self.send({"type": "http.response.body", "body": part})
 
 
 def _serve(argv: list[str]) -> None:

@@ -231,3 +231,35 @@ def test_local_hub_reports_a_failed_start(tmp_path):
         with pytest.raises(RuntimeError, match="(?s)olah exited.*server log.*address already in use"):
             hub.start()
     assert hub.process is None
+
+
+def test_range_requests_for_streaming(local_hub, tmp_path):
+    """HfFileSystem (datasets' streaming) reads files by HTTP ranges: the server must answer only those bytes."""
+    import urllib.request
+
+    from huggingface_hub import HfFileSystem
+
+    data = np.random.default_rng(0).bytes(300_000)
+    (tmp_path / "blob").mkdir()
+    (tmp_path / "blob" / "data.bin").write_bytes(data)
+    local_hub.add_repo("org/ranges", tmp_path / "blob", repo_type="dataset")
+    url = local_hub.endpoint + "/datasets/org/ranges/resolve/main/data.bin"
+
+    def get(byte_range):
+        request = urllib.request.Request(url, headers={"Range": byte_range} if byte_range else {})
+        try:
+            with urllib.request.urlopen(request) as answer:
+                return answer.status, answer.headers.get("content-range"), answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("content-range"), b""
+
+    assert get("bytes=10-19") == (206, "bytes 10-19/300000", data[10:20])
+    assert get("bytes=299990-") == (206, "bytes 299990-299999/300000", data[-10:])
+    assert get("bytes=-5") == (206, "bytes 299995-299999/300000", data[-5:])
+    assert get("bytes=299990-400000")[2] == data[-10:]
+    assert get("bytes=400000-")[:2] == (416, "bytes */300000")
+    assert get(None) == (200, None, data)
+
+    with HfFileSystem().open("datasets/org/ranges/data.bin", "rb", block_size=1024) as file:
+        file.seek(200_000)
+        assert file.read(100) == data[200_000:200_100]
