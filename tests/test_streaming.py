@@ -248,3 +248,20 @@ def test_resume_items_continues_the_stream_exactly(local_hub, tmp_path, monkeypa
         assert len(decoded) == 2 * 5  # A and B of the 5 items given, nothing of the 6 passed over
     assert [item["index"] for item in rest] == list(range(6, 11))
     assert all(torch.equal(x["A"], y["A"]) and torch.equal(x["B"], y["B"]) for x, y in zip(straight[6:], rest))
+
+
+def test_parquet_larger_than_one_read_block(local_hub, tmp_path):
+    """Over fsspec's 5 MB block, HfFileSystem reads by HTTP ranges (the parquet footer, each row group): the
+    loopback server must answer them as the Hub does (tests/hub_server.py)."""
+    noise = np.random.default_rng(0)
+    rows = [{"imageA": {"bytes": png(make_pair(i, 32)[0]), "path": f"a{i}.png"},
+             "imageB": {"bytes": png(make_pair(i, 32)[1]), "path": f"b{i}.png"}, "padding": noise.bytes(2_000_000)}
+            for i in range(4)]
+    folder = tmp_path / "big"
+    (folder / "data").mkdir(parents=True)
+    table = datasets.Dataset.from_list(rows).cast_column("imageA", datasets.Image()).cast_column("imageB", datasets.Image())
+    table.to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"), batch_size=1)  # a row group per row
+    assert (folder / "data" / "train-00000-of-00001.parquet").stat().st_size > 7_000_000
+    local_hub.add_repo("stream/big", folder, repo_type="dataset")
+    dataset = load_image_dataset(stream_config("stream/big", preprocess="none", no_flip=True), paired=True, seed=0)
+    assert len({key(item["A"]) for item in take(dataset, 4)}) == 4
