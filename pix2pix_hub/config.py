@@ -75,7 +75,7 @@ class OptimConfig:
     n_epochs_decay: int = _opt(100, "epochs of linear decay to zero after that")
     lr_policy: str = _opt("linear", "learning-rate schedule", ("linear", "cosine", "step", "constant"))
     lr_decay_epochs: int = _opt(50, "--lr_policy step: multiply by 0.1 every N epochs")
-    max_steps: int | None = _opt(None, "stop after this many optimizer steps (overrides the epoch count for stopping, not for the schedule)")
+    max_steps: int | None = _opt(None, "stop after this many optimizer steps (overrides the epoch count for stopping, not for the schedule; with --streaming, the schedule spans these steps)")
     gradient_accumulation_steps: int = _opt(1, "batches per optimizer step")
     mixed_precision: str | None = _opt(None, "no, fp16 or bf16 (default: Accelerate's config)", ("no", "fp16", "bf16"))
     seed: int = _opt(0, "random seed (data order, crops, init, dropout)")
