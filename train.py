@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         if type(error) in (RuntimeError,):  # an unexpected runtime failure: keep the traceback
             raise
+        from tqdm import tqdm
+        for bar in list(getattr(tqdm, "_instances", ())):  # end the progress bar's line: the error gets its own
+            bar.close()
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -30,8 +30,12 @@ from .recipes import RECIPES, Recipe
 
 logger = logging.getLogger("pix2pix_hub")
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-STATE_FILE = "training_state.json"
-SAMPLES_FILE = "samples.png"  # the final validation grid, shown in the model card  # written last: its presence marks a complete checkpoint
+STATE_FILE = "training_state.json"  # written last: its presence marks a complete checkpoint
+SAMPLES_FILE = "samples.png"  # the final validation grid, shown in the model card
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written (disk full, quota...); the previous one is intact."""
 
 
 # -- learning rate ------------------------------------------------------------------------------
@@ -69,11 +73,39 @@ def list_checkpoints(output_dir: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
+def remove_partial_checkpoints(output_dir: Path) -> None:
+    """Half-written `checkpoint-N.partial` folders left by a killed run: never resumed from, removed."""
+    for path in output_dir.glob("checkpoint-*.partial"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def save_checkpoint(accelerator: Accelerator, recipe: Recipe, output_dir: Path, step: int, limit: int | None) -> Path:
     final, partial = output_dir / f"checkpoint-{step}", output_dir / f"checkpoint-{step}.partial"
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
     accelerator.wait_for_everyone()
+    try:
+        write_checkpoint(accelerator, recipe, partial, step)
+    except Exception as error:  # noqa: BLE001 -- a failed write (ENOSPC, EFBIG, quota) surfaces as OSError,
+        # RuntimeError (torch.save) or SafetensorError: drop the half-written folder, keep the last good one
+        shutil.rmtree(partial, ignore_errors=True)
+        previous = list_checkpoints(output_dir)
+        kept = f"{previous[-1].name} is kept and resumable" if previous else "there is no earlier checkpoint"
+        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        raise CheckpointError(f"could not write {final.name} ({type(error).__name__}: {reason}); is the disk full? "
+                              f"{kept}: free space, then rerun with --resume_from_checkpoint latest") from None
+    if accelerator.is_main_process:
+        if final.exists():  # the same step saved again (e.g. after a resume): replace it
+            shutil.rmtree(final)
+        partial.rename(final)
+        if limit is not None:
+            for old in list_checkpoints(output_dir)[:-max(limit, 1)]:  # never the newest
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def write_checkpoint(accelerator: Accelerator, recipe: Recipe, partial: Path, step: int) -> None:
     accelerator.save_state(str(partial))
     # Image pools differ per process (each sees its own fakes), so each writes its own.
     rank = accelerator.process_index
@@ -84,14 +116,6 @@ def save_checkpoint(accelerator: Accelerator, recipe: Recipe, output_dir: Path, 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (partial / STATE_FILE).write_text(json.dumps({"step": step}))
-        if final.exists():  # the same step saved again (e.g. after a resume): replace it
-            shutil.rmtree(final)
-        partial.rename(final)
-        if limit is not None:
-            for old in list_checkpoints(output_dir)[:-max(limit, 1)]:  # never the newest
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
@@ -225,6 +249,8 @@ def train(config: TrainConfig) -> Path:
             total_steps = min(total_steps, config.optim.max_steps)
 
     step = 0
+    if accelerator.is_main_process:
+        remove_partial_checkpoints(output_dir)
     if config.output.resume_from_checkpoint:
         checkpoint = find_checkpoint(output_dir, config.output.resume_from_checkpoint)
         if checkpoint is None:
@@ -277,8 +303,10 @@ def run_loop(accelerator, recipe, config, dataset, loader, validation_batch, ste
                     losses = recipe.training_step(batch)
                 except NonFiniteLossError as error:
                     if config.optim.on_nonfinite_loss == "stop":
-                        raise NonFiniteLossError(f"{error} at step {step + 1}: stopped; the last good checkpoint is "
-                                                 f"kept. Lower --learning_rate, or pass --on_nonfinite_loss skip") from None
+                        good = list_checkpoints(output_dir)
+                        kept = f"{good[-1].name} is the last good checkpoint" if good else "no checkpoint was saved yet"
+                        raise NonFiniteLossError(f"{error} at step {step + 1}: stopped; {kept}. Lower --learning_rate, "
+                                                 "or pass --on_nonfinite_loss skip") from None
                     skipped_steps += 1
                     losses = None
             if not accelerator.sync_gradients:
