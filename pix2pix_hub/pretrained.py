@@ -16,6 +16,7 @@ import huggingface_hub
 from huggingface_hub import errors as hub_errors
 
 from .models import Generator, ResnetGenerator, UnetGenerator
+from .models.base import WeightMismatchError
 
 GENERATOR_CLASSES: dict[str, type[Generator]] = {"unet": UnetGenerator, "resnet": ResnetGenerator}
 DIRECTIONS = ("AtoB", "BtoA")
@@ -137,6 +138,13 @@ def load_generator(path_or_id: str | Path, direction: str | None = None, *, revi
         raise ModelLoadError(f"{folder}/config.json: unknown generator {kind!r} (expected one of {sorted(GENERATOR_CLASSES)})")
     if not any(folder.glob("*.safetensors")):
         raise ModelLoadError(f"{folder} has no model.safetensors")
-    generator = GENERATOR_CLASSES[kind].from_pretrained(folder, map_location=device)
+    try:
+        generator = GENERATOR_CLASSES[kind].from_pretrained(folder, map_location=device)
+    except (WeightMismatchError, TypeError):  # weights or config.json arguments that do not fit: already clear
+        raise
+    except Exception as error:  # noqa: BLE001 -- safetensors raises its own error types for a truncated file
+        raise ModelLoadError(f"{folder}/model.safetensors cannot be read ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0][:160] if str(error) else 'empty'}); download or save "
+                             "the model again") from error
     generator.hub_config = config  # what the app and translator need: domains, direction, test_mode
     return generator
