@@ -9,6 +9,7 @@ import functools
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,10 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
         return None, f"⚠️ Model `{model_id}` could not be loaded: {msg}"
     except Exception as error:  # noqa: BLE001
         return None, f"⚠️ Translation failed: {type(error).__name__}: {str(error)[:200]}"
+    # Gradio stores each output under the hash of its bytes and rewrites that file for every identical result
+    # (processing_utils.save_pil_to_cache), so a client still downloading the first one gets a truncated
+    # answer when two requests give the same image at once: a per-request PNG text chunk keeps them apart.
+    output.info["pix2pix-hub-request"] = uuid.uuid4().hex
     extra = f" ({direction})" if direction else ""
     return output, f"✅ {image.width}×{image.height} in {seconds * 1000:.0f} ms{extra}"
 
@@ -219,15 +224,17 @@ def build_demo(model: str | None = None):
         # Live mode: the ImageEditor frontend dispatches `input` after every stroke/erase/undo (user edits only),
         # while its first `change` is swallowed as the "initial value" one, so `.change` misses the first stroke.
         sketch.input(lambda s, m, d: ("sketch",) + translate(s, m, d), [sketch, model_box, direction],
-                     [last, output, timing], trigger_mode="always_last", show_progress="hidden")
+                     [last, output, timing], trigger_mode="always_last", show_progress="hidden",
+                     api_name="translate_sketch")
         sketch.clear(lambda: ("sketch", None, "Draw something…"), None, [last, output, timing])
         upload.change(lambda u, m, d: ("upload",) + translate(u, m, d), [upload, model_box, direction],
-                      [last, output, timing], trigger_mode="always_last")
-        run_btn.click(run, [last, sketch, upload, model_box, direction], [output, timing])
+                      [last, output, timing], trigger_mode="always_last", api_name="translate_upload")
+        run_btn.click(run, [last, sketch, upload, model_box, direction], [output, timing], api_name="translate")
         model_box.change(on_model, model_box, [direction, model_status]).then(
             run, [last, sketch, upload, model_box, direction], [output, timing])
         direction.change(run, [last, sketch, upload, model_box, direction], [output, timing])
-    demo.queue(max_size=32, default_concurrency_limit=2)
+    # Room for bursts (50 clients at once are tested) without unbounded memory; 2 at a time on a 2-core Space.
+    demo.queue(max_size=128, default_concurrency_limit=2)
     return demo
 
 
