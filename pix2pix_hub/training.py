@@ -130,8 +130,21 @@ def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
 
 
 def load_checkpoint(accelerator: Accelerator, recipe: Recipe, path: Path) -> int:
-    accelerator.load_state(str(path))
+    from accelerate.utils import load as accelerate_load  # torch.load(weights_only=True) + numpy's RNG types
+
     rank = accelerator.process_index
+    rng_file = path / f"random_states_{rank}.pkl"
+    if not rng_file.is_file():  # e.g. saved by fewer processes
+        logger.warning("%s has no random states for process %d: the resumed run will not be exact", path, rank)
+    try:
+        if rng_file.is_file():  # Accelerate skips an unreadable one with an info log: the resume would not be exact
+            accelerate_load(rng_file)
+        accelerator.load_state(str(path))
+    except Exception as error:  # noqa: BLE001 -- UnpicklingError (more than tensors), EOFError, zip errors...
+        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path} cannot be resumed from ({type(error).__name__}: {reason}): a file in it is "
+                              "damaged or holds objects other than tensors, which are never unpickled; resume from "
+                              "another checkpoint-N folder") from None
     for name, pool in recipe.pools.items():
         tensors_file = path / f"pool_{name}_{rank}.safetensors"
         if tensors_file.is_file():

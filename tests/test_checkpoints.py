@@ -180,3 +180,24 @@ def test_nonfinite_loss_skip_counts_and_never_touches_the_weights(data, straight
     is_parameter = lambda key: not key.endswith(("running_mean", "running_var", "num_batches_tracked"))  # noqa: E731
     assert_same({k: v for k, v in final.items() if is_parameter(k)}, {k: v for k, v in before.items() if is_parameter(k)})
     assert (out / "checkpoint-4" / "training_state.json").is_file()  # skipped steps still count as steps
+
+
+class RunsCode:
+    """Unpickling this object calls Path(marker).touch(): what a tampered checkpoint file would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path(self.marker).touch, ()
+
+
+@pytest.mark.parametrize("name", ["random_states_0.pkl", "optimizer.bin"])
+def test_tampered_checkpoint_never_runs_code(data, straight, tmp_path, name):
+    """A checkpoint file that would run code when unpickled: refused (weights_only), one line, nothing runs.
+    Accelerate alone skips an unreadable random_states file quietly, and the resume would not be exact."""
+    out = resume_copy(straight, tmp_path)
+    torch.save({"random_state": RunsCode(tmp_path / "ran")}, out / "checkpoint-2" / name)
+    line = error_line(run_train(data, out, "--max_steps", 4, "--resume_from_checkpoint", "latest", expect=2))
+    assert "checkpoint-2 cannot be resumed from (UnpicklingError" in line and "never unpickled" in line, line
+    assert not (tmp_path / "ran").exists()
