@@ -80,6 +80,9 @@ class OptimConfig:
     mixed_precision: str | None = _opt(None, "no, fp16 or bf16 (default: Accelerate's config)", ("no", "fp16", "bf16"))
     seed: int = _opt(0, "random seed (data order, crops, init, dropout)")
     on_nonfinite_loss: str = _opt("stop", "a NaN/Inf loss: stop keeping the last good checkpoint, or skip the step", ("stop", "skip"))
+    channels_last: bool = _opt(False, "keep weights and activations channels-last (NHWC): faster convolutions on CPUs with AVX-512 and on GPUs")
+    compile: bool = _opt(False, "torch.compile the networks (inductor): faster steps after the first ones, which compile (minutes on a CPU)")
+    fused_adam: bool = _opt(False, "Adam as one fused kernel per step (GPU; same results up to rounding)")
 
 
 @dataclass

@@ -11,8 +11,9 @@ What happens:
 2. Each new input shape gets its own compiled model (OpenVINO) and is checked against eager on a random input
    of that shape: max |Δ| must be ≤ `atol` (1e-3 for fp32). A failed export, compile or check makes that
    runner (or that shape) run eager, and the reason is logged and kept in `runner.reason`.
-3. `precision="int8"` (opt-in, OpenVINO + NNCF post-training quantization): not held to `atol`; its PSNR
-   against fp32 is what `python -m pix2pix_hub.bench` reports.
+3. `precision="bf16"` (opt-in, OpenVINO on CPUs with AVX512-BF16/AMX) and `precision="int8"` (opt-in, OpenVINO +
+   NNCF post-training quantization) are not held to `atol`; their PSNR against fp32 is what
+   `python -m pix2pix_hub.bench --int8 --bf16` reports.
 
 Generators in `reference_train` test mode (BatchNorm on batch statistics, dropout on) always run eager.
 """
@@ -35,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 RUNTIMES = ("openvino", "onnxruntime")
 BACKENDS = ("auto", "eager") + RUNTIMES
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "bf16", "int8")
+OV_PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: what is not quantized runs f32
 ATOL = 1e-3
 
 
@@ -134,7 +136,7 @@ class FastRunner:
         model = self._ov_model.clone()
         model.reshape({0: ov.PartialShape(list(shape))})
         compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
-                                                     "INFERENCE_PRECISION_HINT": "f32"})
+                                                     "INFERENCE_PRECISION_HINT": OV_PRECISION_HINT[self.precision]})
         request = compiled.create_infer_request()
         return lambda array: request.infer({0: array})[0].copy()
 
@@ -146,7 +148,7 @@ class FastRunner:
 
     def _onnxruntime(self, shape: tuple) -> Callable[[np.ndarray], np.ndarray]:
         if self.precision != "fp32":
-            raise FastPathError("onnxruntime runs fp32 only here; int8 needs openvino + nncf")
+            raise FastPathError("onnxruntime runs fp32 only here; bf16 and int8 need openvino (int8 also nncf)")
         if self._ort_session is None:
             import onnxruntime as ort
             options = ort.SessionOptions()
@@ -233,7 +235,7 @@ def build_backend(generator: nn.Module, input_shape: Sequence[int], backend: str
         return _eager(generator, "the fast path is for CPU; this generator is on "
                                  f"{next(generator.parameters()).device}")
     runtimes = [r for r in (RUNTIMES if backend == "auto" else (backend,)) if _runtime_available(r)]
-    if precision == "int8":
+    if precision != "fp32":
         runtimes = [r for r in runtimes if r == "openvino"]
     reasons = [] if runtimes else [f"no runtime installed for backend={backend!r} precision={precision!r}"]
     for runtime in runtimes:
@@ -253,6 +255,7 @@ def cached_onnx(generator: nn.Module, runtime: str, precision: str, channels: in
                 cache_dir: str | Path | None = None) -> Path:
     """The exported ONNX file for these weights/config/versions, exported on the first call only."""
     root = Path(cache_dir) if cache_dir else cache_root()
+    precision = "fp32"  # the exported graph is fp32 whatever runs it; quantization happens after loading it
     key = artefact_key(generator, runtime, precision)
     path = root / key / f"generator-c{channels}-{precision}.onnx"
     if path.exists():

@@ -44,14 +44,28 @@ class Recipe:
     def new_optimizer(self, *nets: nn.Module) -> torch.optim.Optimizer:
         o = self.config.optim
         params = [p for net in nets for p in net.parameters()]
-        return torch.optim.Adam(params, lr=o.learning_rate, betas=(o.beta1, o.beta2))
+        return torch.optim.Adam(params, lr=o.learning_rate, betas=(o.beta1, o.beta2), fused=o.fused_adam or None)
 
     def prepare(self, accelerator: Accelerator) -> None:
-        """Wrap every network and optimizer for the device, precision and processes."""
+        """Wrap every network and optimizer for the device, precision and processes.
+
+        --channels_last converts the weights in place (the optimizers keep the same parameters; checkpoints are
+        saved contiguous); --compile compiles each network in place (`nn.Module.compile`), so state_dict keys,
+        checkpoints and the saved model are the same as without it."""
         self.accelerator = accelerator
+        o = self.config.optim
+        if o.channels_last:
+            for net in self.networks.values():
+                net.to(memory_format=torch.channels_last)
         prepared = iter(accelerator.prepare(*self.networks.values(), *self.optimizers.values()))
         self.networks = {name: next(prepared) for name in self.networks}
         self.optimizers = {name: next(prepared) for name in self.optimizers}
+        if o.compile:
+            # a discriminator runs with and without gradients, on fp32 and (autocast) bf16 fakes: one graph each
+            dynamo_config = torch._dynamo.config
+            dynamo_config.recompile_limit = max(getattr(dynamo_config, "recompile_limit", 8), 32)
+            for net in self.networks.values():
+                accelerator.unwrap_model(net).compile()
 
     def plain(self, name: str) -> nn.Module:
         """The network without its DistributedDataParallel wrapper (autocast kept).

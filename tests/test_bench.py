@@ -1,0 +1,32 @@
+"""`python -m pix2pix_hub.bench --quick` runs every section and writes its JSON (a smoke run: no timed asserts)."""
+
+import json
+
+from pix2pix_hub import bench
+
+
+def test_bench_quick_writes_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PIX2PIX_HUB_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "bench.json"
+    assert bench.main(["--quick", "--no_compile", "--gpu_on_cpu", "--bf16", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["machine"]["cores"] >= 1
+    rows = {(r["section"], r.get("measure")): r for r in report["rows"]}
+    sections = {section for section, _ in rows}
+    assert sections == {"inference", "train-cpu", "train-gpu", "data"}
+    for (section, measure), r in rows.items():
+        if "skipped" in r:
+            continue
+        assert r["ratio"] > 0 and r["baseline_value"] > 0 and r["fast_value"] > 0, r
+    unet = rows[("inference", "unet_32")]
+    assert unet["fast"] != "eager" and unet["max_abs_diff"] <= 1e-3
+    curve = rows[("train-gpu", "pix2pix img/s")]["fast_loss_curve"]
+    assert len(curve["mean_L1"]) == 4
+    assert "| section | measure |" in capsys.readouterr().out
+
+
+def test_gpu_section_skips_without_cuda(monkeypatch):
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: False)
+    args = bench.parse_args(["--quick"])
+    rows = bench.bench_train_gpu(args, bench.OneDevice("cpu"))
+    assert rows[0]["skipped"].startswith("no CUDA device")

@@ -1,0 +1,151 @@
+"""The fast CPU path (fast_inference.py): same outputs as eager, cached on disk, eager fallback with a reason."""
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix_hub import ImageTranslator
+from pix2pix_hub import fast_inference
+from pix2pix_hub.fast_inference import ATOL, build_backend, cached_onnx
+from pix2pix_hub.models import build_generator, init_weights
+from pix2pix_hub.pretrained import save_model_folder
+
+pytest.importorskip("onnxruntime")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIX2PIX_HUB_CACHE", str(tmp_path / "fast-cache"))
+    return tmp_path / "fast-cache"
+
+
+def tiny(netG: str, norm: str, seed: int = 0):
+    """A small generator whose outputs spread over (-1, 1) (BatchNorm statistics taken from inputs, as after training)."""
+    torch.manual_seed(seed)
+    generator = init_weights(build_generator(netG, 3, 3, ngf=8, norm=norm, use_dropout=netG.startswith("unet")), gain=0.08)
+    if norm == "batch":
+        for module in generator.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = None  # a cumulative average over the calibration batches
+        with torch.no_grad():
+            for _ in range(3):
+                generator.train()(torch.rand(2, 3, 64, 64) * 2 - 1)
+    return generator.eval()
+
+
+def eager(generator, batch):
+    with torch.inference_mode():
+        return generator(batch)
+
+
+@pytest.mark.parametrize("netG,norm,shape", [("unet_64", "batch", (1, 3, 64, 64)),
+                                             ("unet_32", "instance", (2, 3, 32, 64)),
+                                             ("resnet_2blocks", "instance", (1, 3, 36, 52)),
+                                             ("resnet_2blocks", "batch", (2, 3, 64, 64))])
+@pytest.mark.parametrize("runtime", ["auto", "onnxruntime"])
+def test_fast_path_matches_eager(netG, norm, shape, runtime):
+    generator = tiny(netG, norm)
+    runner = build_backend(generator, shape, runtime)
+    assert runner.name != "eager", runner.reason
+    assert runner.name.endswith("-fp32")
+    batch = torch.rand(shape) * 2 - 1
+    out = runner(batch)
+    assert out.shape == shape and out.dtype == torch.float32
+    assert (out - eager(generator, batch)).abs().max().item() <= ATOL
+    # a new shape gets its own compiled, verified model
+    other = (shape[0], 3, shape[2] * 2, shape[3])
+    batch = torch.rand(other) * 2 - 1
+    assert (runner(batch) - eager(generator, batch)).abs().max().item() <= ATOL
+    assert set(runner.max_abs_diff) == {shape, other}
+
+
+def test_auto_prefers_openvino():
+    pytest.importorskip("openvino")
+    assert build_backend(tiny("unet_32", "batch"), (1, 3, 32, 32)).name == "openvino-fp32"
+
+
+def test_translator_odd_sizes_match_eager():
+    generator = tiny("unet_64", "batch")
+    fast = ImageTranslator(generator, device="cpu", resolution=80)
+    slow = ImageTranslator(generator, device="cpu", resolution=80, backend="eager")
+    assert fast.backend_name != "eager", fast.backend_reason
+    assert slow.backend_name == "eager"
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in ((101, 37), (80, 80), (33, 90))]
+    for image, a, b in zip(images, fast(images), slow(images)):
+        assert a.size == image.size
+        # uint8 outputs: a difference of 1e-3 in [-1, 1] can round to the next level at most
+        assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 1
+
+
+def test_cache_reused_without_export(cache_dir, monkeypatch):
+    generator = tiny("resnet_2blocks", "instance")
+    build_backend(generator, (1, 3, 32, 32), "onnxruntime")
+    files = sorted(cache_dir.rglob("*.onnx"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    hits = cached_onnx.hits
+    monkeypatch.setattr(fast_inference, "export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    runner = build_backend(generator, (1, 3, 32, 32), "onnxruntime")
+    assert runner.name == "onnxruntime-fp32"
+    assert cached_onnx.hits == hits + 1 and files[0].stat().st_mtime_ns == stamp
+    # other weights: another cache entry
+    monkeypatch.undo()
+    monkeypatch.setenv("PIX2PIX_HUB_CACHE", str(cache_dir))
+    build_backend(tiny("resnet_2blocks", "instance", seed=1), (1, 3, 32, 32), "onnxruntime")
+    assert len(list(cache_dir.rglob("*.onnx"))) == 2
+
+
+def test_fallback_when_no_runtime(monkeypatch, caplog):
+    monkeypatch.setattr(fast_inference, "_runtime_available", lambda runtime: False)
+    generator = tiny("unet_32", "batch")
+    with caplog.at_level(logging.WARNING):
+        translator = ImageTranslator(generator, device="cpu", resolution=32)
+    assert translator.backend_name == "eager"
+    assert "no runtime installed" in translator.backend_reason
+    assert "running eager" in caplog.text
+    assert translator(Image.new("RGB", (40, 20), "red")).size == (40, 20)
+
+
+def test_fallback_when_export_fails(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter broke")
+    monkeypatch.setattr(fast_inference, "export_onnx", broken)
+    runner = build_backend(tiny("unet_32", "batch"), (1, 3, 32, 32))
+    assert runner.name == "eager" and "exporter broke" in runner.reason
+
+
+def test_fallback_when_output_differs(monkeypatch):
+    """A runtime whose output is off by more than the tolerance is not used."""
+    generator = tiny("unet_32", "batch")
+    runner = build_backend(generator, (1, 3, 32, 32), "onnxruntime", atol=0.0)
+    if runner.name != "eager":  # exactly equal: nothing to check (not expected for these nets)
+        pytest.skip("runtime output is bit-identical to eager")
+    assert "differs from eager" in runner.reason
+
+
+def test_reference_train_mode_runs_eager():
+    generator = tiny("unet_32", "batch")
+    translator = ImageTranslator(generator, device="cpu", resolution=32, test_mode="reference_train")
+    assert translator.backend_name == "eager"
+    assert "train mode" in translator.backend_reason
+
+
+def test_app_uses_fast_path(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    app = pytest.importorskip("app")
+    folder = save_model_folder(tmp_path / "model", {"AtoB": tiny("unet_32", "batch")},
+                               {"model_type": "pix2pix", "resolution": 32, "test_mode": "eval"})
+    app.load_translator.cache_clear()
+    try:
+        translator = app.load_translator(str(folder), None)
+        assert translator.backend_name != "eager", translator.backend_reason
+        assert translator.backend_name == ImageTranslator.from_pretrained(folder, device="cpu").backend_name
+    finally:
+        app.load_translator.cache_clear()
