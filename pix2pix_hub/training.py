@@ -213,7 +213,7 @@ def validation_metrics(recipe: Recipe, rows: list[list[torch.Tensor]]) -> dict[s
 # -- the loop -----------------------------------------------------------------------------------
 def make_accelerator(config: TrainConfig) -> Accelerator:
     out = config.output
-    return Accelerator(
+    accelerator = Accelerator(
         gradient_accumulation_steps=config.optim.gradient_accumulation_steps,
         mixed_precision=config.optim.mixed_precision,
         log_with=None if out.report_to == "none" else out.report_to,
@@ -222,6 +222,10 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
         # buffers at the second call would overwrite tensors autograd still needs.
         kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
     )
+    if accelerator.mixed_precision == "fp16" and not accelerator.native_amp:  # Accelerate would quietly run fp32
+        raise ValueError(f"--mixed_precision fp16 needs a GPU (this run is on {accelerator.device.type}); "
+                         "use --mixed_precision bf16 (autocast on the CPU) or no")
+    return accelerator
 
 
 def tracker_config(config: TrainConfig) -> dict:
@@ -256,7 +260,8 @@ def train(config: TrainConfig) -> Path:
     if config.data.streaming:  # an endless stream of unknown length: one loop "epoch" spans the run
         total_steps = steps_per_epoch = config.optim.max_steps
     else:
-        steps_per_epoch = max(1, len(loader) // accum)
+        # Accelerate also steps on the last batches of an epoch when fewer than `accum` are left
+        steps_per_epoch = max(1, math.ceil(len(loader) / accum))
         total_steps = (config.optim.n_epochs + config.optim.n_epochs_decay) * steps_per_epoch
         if config.optim.max_steps is not None:
             total_steps = min(total_steps, config.optim.max_steps)

@@ -1,0 +1,126 @@
+"""The options of issue 2, each through a real (tiny) run: mixed precision on CPU, gradient accumulation and
+its exact resume, the LR schedule (by hand and as logged), TensorBoard events and sample grids, explicit
+resume and checkpoint pruning, and what --push_to_hub uploads."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+from PIL import Image
+
+from pix2pix_hub.config import OptimConfig, TrainConfig
+from pix2pix_hub.training import lr_factor
+from synthetic_data import make_aligned_folder, make_unpaired_folders
+from test_training import ROOT, run_train
+
+# unet_32 at 32 px, ngf/ndf 4: a step takes milliseconds
+SMALL = ["--netG", "unet_32", "--ngf", "4", "--ndf", "4", "--load_size", "36", "--resolution", "32",
+         "--num_validation_images", "2", "--logging_steps", "1"]
+SMALL_CYCLEGAN = ["--model", "cyclegan", "--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--load_size", "36",
+                  "--resolution", "32", "--num_validation_images", "2", "--pool_size", "2", "--logging_steps", "1"]
+
+
+@pytest.fixture(scope="module")
+def five_pairs(tmp_path_factory):
+    """5 aligned training pairs: with batch 1 and --gradient_accumulation_steps 2, 3 optimizer steps per epoch."""
+    return make_aligned_folder(tmp_path_factory.mktemp("five"), n=5, size=64)
+
+
+@pytest.fixture(scope="module")
+def unpaired(tmp_path_factory):
+    return make_unpaired_folders(tmp_path_factory.mktemp("unpaired"), n_a=3, n_b=4, size=48)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return safetensors.torch.load_file(path / "model.safetensors")
+
+
+def scalars(logs: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # logs/<tracker_project_name>/ holds the run's events (a subfolder the hyperparameters)
+    accumulator = EventAccumulator(str(logs / "pix2pix-hub"), size_guidance={"scalars": 0, "images": 0})
+    accumulator.Reload()
+    values = {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+    values["images"] = {tag: [e.step for e in accumulator.Images(tag)] for tag in accumulator.Tags()["images"]}
+    return values
+
+
+# -- 3. the learning-rate schedule -------------------------------------------------------------------
+def test_lr_factor_matches_the_reference_by_hand():
+    def factors(**optim):
+        config = TrainConfig(optim=OptimConfig(**optim))
+        return [round(lr_factor(config, epoch), 6) for epoch in range(8)]
+
+    # reference linear: 1 - max(0, epoch + epoch_count - n_epochs) / (n_epochs_decay + 1), epoch_count 1, stepped
+    # after each epoch: epoch e (0-based) trains at lambda(e)
+    assert factors(n_epochs=2, n_epochs_decay=3)[:5] == [1.0, 1.0, 0.75, 0.5, 0.25]
+    assert factors(n_epochs=1, n_epochs_decay=1)[:2] == [1.0, 0.5]
+    # step: x0.1 every lr_decay_epochs (StepLR, gamma 0.1)
+    assert factors(lr_policy="step", lr_decay_epochs=3) == [1, 1, 1, 0.1, 0.1, 0.1, 0.01, 0.01]
+    # cosine over n_epochs (CosineAnnealingLR, T_max n_epochs), then held at 0 (the reference would climb back)
+    assert factors(lr_policy="cosine", n_epochs=4) == [1.0, round(0.5 + 0.5 * math.cos(math.pi / 4), 6), 0.5,
+                                                       round(0.5 - 0.5 * math.cos(math.pi / 4), 6), 0, 0, 0, 0]
+    assert factors(lr_policy="constant") == [1.0] * 8
+
+
+# -- 2. gradient accumulation, 3. the logged LR, 6. explicit resume + pruning --------------------------
+def test_gradient_accumulation_counts_optimizer_steps_and_resumes_exactly(five_pairs, tmp_path):
+    """5 batches, --gradient_accumulation_steps 2: optimizer steps after batches 2, 4 and 5 (Accelerate syncs at
+    the end of the loader), so 3 steps per epoch, 6 for --n_epochs 1 --n_epochs_decay 1 at LR 2e-4 then 1e-4."""
+    common = ["--dataset", five_pairs, *SMALL, "--gradient_accumulation_steps", 2, "--n_epochs", 1,
+              "--n_epochs_decay", 1, "--checkpointing_steps", 1, "--checkpoints_total_limit", 2,
+              "--validation_steps", 1000]
+    log = run_train(*common, "--output_dir", tmp_path / "straight", "--report_to", "tensorboard")
+    assert "3 steps/epoch, 6 steps" in log.stdout + log.stderr
+    assert sorted(p.name for p in (tmp_path / "straight").glob("checkpoint-*")) == ["checkpoint-5", "checkpoint-6"]
+    logged = scalars(tmp_path / "straight" / "logs")
+    assert [step for step, _ in logged["lr"]] == [1, 2, 3, 4, 5, 6]
+    assert [value for _, value in logged["lr"]] == pytest.approx([2e-4] * 3 + [1e-4] * 3)
+    assert {"loss_G_GAN", "loss_G_L1", "loss_D_real", "loss_D_fake"} <= logged.keys()
+
+    run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 4, "--report_to", "none")
+    assert sorted(p.name for p in (tmp_path / "resumed").glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-4"]
+    # an explicit folder (mid-epoch: step 4 is the first of epoch 1), not just "latest"
+    log = run_train(*common, "--output_dir", tmp_path / "resumed", "--report_to", "none",
+                    "--resume_from_checkpoint", tmp_path / "resumed" / "checkpoint-4")
+    assert "at step 4" in log.stdout + log.stderr
+    straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []
+
+
+# -- 1. mixed precision on CPU, 4. TensorBoard and sample grids -----------------------------------------
+@pytest.mark.parametrize("model", ["pix2pix", "cyclegan"])
+def test_bf16_on_cpu_logs_and_samples(model, five_pairs, unpaired, tmp_path):
+    options = SMALL if model == "pix2pix" else SMALL_CYCLEGAN
+    out = tmp_path / "bf16"
+    log = run_train("--dataset", five_pairs if model == "pix2pix" else unpaired, *options, "--output_dir", out,
+                    "--max_steps", 2, "--mixed_precision", "bf16", "--validation_steps", 2, "--checkpointing_steps", 100,
+                    "--report_to", "tensorboard")
+    assert "bf16 precision" in log.stdout + log.stderr
+    for folder in [out] if model == "pix2pix" else [out / "AtoB", out / "BtoA"]:
+        tensors = weights(folder)
+        assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
+    logged = scalars(out / "logs")
+    losses = ["loss_G_GAN", "loss_D_real"] if model == "pix2pix" else ["loss_G_A", "loss_cycle_A", "loss_D_B"]
+    for tag in losses + ["lr"]:
+        assert [step for step, _ in logged[tag]] == [1, 2] and all(math.isfinite(v) for _, v in logged[tag])
+    assert 2 in logged["images"]["validation"]
+    grid = Image.open(out / "samples" / "step-0000002.png")
+    rows = 2 if model == "pix2pix" else 4  # pix2pix: input | output | target; CycleGAN: A -> B -> A rows, then B -> A -> B
+    assert grid.size == (3 * 32 + 2 * 2, rows * 32 + (rows - 1) * 2)
+
+
+def test_fp16_on_cpu_is_a_one_line_error(five_pairs, tmp_path):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--dataset", str(five_pairs), *map(str, SMALL),
+                             "--output_dir", str(tmp_path / "o"), "--max_steps", "1", "--mixed_precision", "fp16",
+                             "--report_to", "none"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith("error: ") and result.stderr.strip().count("\n") == 0
+    assert "bf16" in result.stderr
