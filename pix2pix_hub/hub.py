@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData, create_repo, upload_folder
+from huggingface_hub import ModelCard, ModelCardData, create_branch, create_repo, upload_folder
 
 from .config import TrainConfig
 from .evaluate import metrics_to_eval_results
@@ -123,12 +123,11 @@ def push_output_dir(output_dir: str | Path, config: TrainConfig, branch: str | N
                     path_in_repo: str | None = None) -> str:
     """Create the repo if needed and upload the model folder (not checkpoints or logs)."""
     out = config.output
-    repo_id = out.hub_model_id or Path(output_dir).name
+    repo_id = out.hub_model_id or Path(out.output_dir).name  # (not output_dir's: it may be a checkpoint folder)
     repo = create_repo(repo_id, private=out.hub_private, token=out.hub_token, exist_ok=True)
     if branch:
-        from huggingface_hub import create_branch
         create_branch(repo.repo_id, branch=branch, token=out.hub_token, exist_ok=True)
     commit = upload_folder(repo_id=repo.repo_id, folder_path=str(output_dir), token=out.hub_token, revision=branch,
-                           path_in_repo=path_in_repo, ignore_patterns=None if path_in_repo else NOT_UPLOADED,
+                           path_in_repo=path_in_repo, ignore_patterns=None if path_in_repo else list(NOT_UPLOADED),  # (upload_folder appends to it)
                            commit_message="Upload pix2pix-hub model")
     return commit.commit_url if hasattr(commit, "commit_url") else str(commit)

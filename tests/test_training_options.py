@@ -124,3 +124,76 @@ def test_fp16_on_cpu_is_a_one_line_error(five_pairs, tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.startswith("error: ") and result.stderr.strip().count("\n") == 0
     assert "bf16" in result.stderr
+
+
+# -- 7. --push_to_hub: what is uploaded, and where ----------------------------------------------------
+@pytest.fixture
+def hub_calls(monkeypatch):
+    """huggingface_hub's create_repo/create_branch/upload_folder replaced where hub.py calls them, recording
+    each call (and the folder's file list as it was when uploaded); no server is needed."""
+    from types import SimpleNamespace
+
+    from pix2pix_hub import hub
+    calls = []
+
+    def create_repo(repo_id, **kwargs):
+        calls.append(("create_repo", repo_id, kwargs))
+        return SimpleNamespace(repo_id=repo_id)
+
+    def create_branch(repo_id, **kwargs):
+        calls.append(("create_branch", repo_id, kwargs))
+
+    def upload_folder(**kwargs):
+        folder = Path(kwargs["folder_path"])
+        kwargs["files"] = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        calls.append(("upload_folder", kwargs["repo_id"], kwargs))
+        return SimpleNamespace(commit_url="https://hub/commit/1")
+
+    for name, function in [("create_repo", create_repo), ("create_branch", create_branch), ("upload_folder", upload_folder)]:
+        monkeypatch.setattr(hub, name, function)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the subprocess runs (OMP_NUM_THREADS=1): two threads on 2 shared cores are slower
+    yield calls
+    torch.set_num_threads(threads)
+    from accelerate.state import AcceleratorState, GradientState
+    AcceleratorState._reset_state(True)  # the in-process run's Accelerator must not leak into later tests
+    GradientState._reset_state()
+
+
+def train_in_process(*args):
+    from pix2pix_hub.config import parse_args
+    from pix2pix_hub.training import train
+    return train(parse_args([str(a) for a in args]))
+
+
+@pytest.mark.parametrize("model", ["pix2pix", "cyclegan"])
+def test_push_to_hub_uploads_the_model_folder_only(model, five_pairs, unpaired, tmp_path, hub_calls):
+    from huggingface_hub.utils import filter_repo_objects
+
+    options = SMALL if model == "pix2pix" else SMALL_CYCLEGAN
+    out = train_in_process("--dataset", five_pairs if model == "pix2pix" else unpaired, *options, "--output_dir",
+                           tmp_path / "tiny", "--max_steps", 2, "--checkpointing_steps", 1, "--validation_steps", 1,
+                           "--report_to", "tensorboard", "--push_to_hub", "--hub_model_id", "user/name")
+    assert [call[:2] for call in hub_calls] == [("create_repo", "user/name"), ("upload_folder", "user/name")]
+    upload = hub_calls[1][2]
+    assert Path(upload["folder_path"]) == out and upload["revision"] is None and not upload["path_in_repo"]
+    # the real folder holds checkpoints, logs and step samples too; the real filter keeps only the model
+    assert "samples/step-0000001.png" in upload["files"] and "checkpoint-2/training_state.json" in upload["files"]
+    assert any(f.startswith("logs/pix2pix-hub/events.out.tfevents.") for f in upload["files"])
+    uploaded = set(filter_repo_objects(upload["files"], ignore_patterns=upload["ignore_patterns"]))
+    model_files = ({"model.safetensors", "config.json"} if model == "pix2pix" else
+                   {"config.json", "AtoB/model.safetensors", "AtoB/config.json", "BtoA/model.safetensors", "BtoA/config.json"})
+    assert uploaded == model_files | {"README.md", "samples.png"}
+
+
+def test_push_checkpoints_go_to_a_branch_of_the_same_repo(five_pairs, tmp_path, hub_calls):
+    """Without --hub_model_id the repo is named after output_dir, for the checkpoints as for the model."""
+    train_in_process("--dataset", five_pairs, *SMALL, "--output_dir", tmp_path / "tiny-model", "--max_steps", 2,
+                     "--checkpointing_steps", 1, "--validation_steps", 100, "--report_to", "none", "--push_to_hub",
+                     "--push_checkpoints")
+    uploads = [call[2] for call in hub_calls if call[0] == "upload_folder"]
+    assert {call[1] for call in hub_calls} == {"tiny-model"}
+    assert [(u["revision"], u["path_in_repo"]) for u in uploads] == [("checkpoints", "checkpoint-1"),
+                                                                    ("checkpoints", "checkpoint-2"), (None, None)]
+    assert all("training_state.json" in u["files"] for u in uploads[:2])
+    assert [c[2]["branch"] for c in hub_calls if c[0] == "create_branch"] == ["checkpoints", "checkpoints"]
