@@ -202,14 +202,15 @@ def random_crop_and_flip(config: DataConfig, size: tuple[int, int], rng: np.rand
     return crop, flip
 
 
-def finish_image(image: Image.Image, crop, flip: bool) -> torch.Tensor:
+def finish_image(image: Image.Image, crop, flip: bool, multiple: int = 4) -> torch.Tensor:
     if crop:
         image = image.crop(crop)
     if flip:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
     width, height = image.size
-    if width % 4 or height % 4:  # the generators need sides divisible by 4 (as the reference's make_power_2)
-        image = image.resize((max(4, round(width / 4) * 4), max(4, round(height / 4) * 4)), Image.BICUBIC)
+    if width % multiple or height % multiple:  # the generator's size_multiple (the reference's make_power_2 has 4)
+        m = multiple
+        image = image.resize((max(m, round(width / m) * m), max(m, round(height / m) * m)), Image.BICUBIC)
     return pil_to_tensor(image)
 
 
@@ -256,15 +257,17 @@ def split_aligned(joined: Image.Image) -> tuple[Image.Image, Image.Image]:
 
 
 def make_item(config: DataConfig, a: Image.Image, b: Image.Image, rng: np.random.Generator, *, paired: bool,
-              train: bool) -> dict:
+              train: bool, multiple: int = 4) -> dict:
     """Scaled A and B images -> {"A", "B"} tensors: paired data shares one crop and flip, unpaired draws two."""
     modes = ("L" if config.input_nc == 1 else "RGB", "L" if config.output_nc == 1 else "RGB")
     if paired:
         crop, flip = random_crop_and_flip(config, a.size, rng, train)
-        return {"A": finish_image(a.convert(modes[0]), crop, flip), "B": finish_image(b.convert(modes[1]), crop, flip)}
+        return {"A": finish_image(a.convert(modes[0]), crop, flip, multiple),
+                "B": finish_image(b.convert(modes[1]), crop, flip, multiple)}
     crop_a, flip_a = random_crop_and_flip(config, a.size, rng, train)
     crop_b, flip_b = random_crop_and_flip(config, b.size, rng, train)
-    return {"A": finish_image(a.convert(modes[0]), crop_a, flip_a), "B": finish_image(b.convert(modes[1]), crop_b, flip_b)}
+    return {"A": finish_image(a.convert(modes[0]), crop_a, flip_a, multiple),
+            "B": finish_image(b.convert(modes[1]), crop_b, flip_b, multiple)}
 
 
 class ImageDataset(torch.utils.data.Dataset):
@@ -276,6 +279,7 @@ class ImageDataset(torch.utils.data.Dataset):
         self.config, self.paired, self.train, self.seed, self.epoch = config, paired, train, seed, 0
         self.aligned = refs_b is None  # A|B side by side in one file
         self.swap = swap  # --direction BtoA
+        self.size_multiple = 4  # sides are rounded to a multiple of this; training sets the generator's
         self.cache: dict[tuple[int, int], Image.Image] = {}  # (domain, id(ref)) -> scaled image
         self.cache_bytes = 0
         self.bad_images: list[tuple[str, str]] = []
@@ -366,7 +370,8 @@ class ImageDataset(torch.utils.data.Dataset):
             b = self.load(1, self.refs_b[index_b])
         if self.swap:
             a, b = b, a
-        return make_item(self.config, a, b, rng, paired=self.paired, train=self.train) | {"index": index}
+        return make_item(self.config, a, b, rng, paired=self.paired, train=self.train,
+                         multiple=self.size_multiple) | {"index": index}
 
 
 def load_image_dataset(config: DataConfig, *, paired: bool, split: str | None = None, train: bool = True,

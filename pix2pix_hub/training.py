@@ -172,10 +172,16 @@ def load_validation_batch(config: TrainConfig, recipe: Recipe) -> dict[str, torc
             last_error = error
     else:
         raise last_error
+    dataset.size_multiple = size_multiple(recipe)
     count = config.output.num_validation_images
     items = [dataset[i] for i in range(min(count, len(dataset)))] if hasattr(dataset, "__len__") else [
         item for item, _ in zip(dataset, range(count))]
     return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
+
+
+def size_multiple(recipe: Recipe) -> int:
+    """What image sides must be divisible by for the recipe's generators (256 for unet_256, 4 for ResNets)."""
+    return max(getattr(net, "size_multiple", 1) for net in recipe.networks.values())
 
 
 def log_validation(accelerator: Accelerator, recipe: Recipe, batch: dict[str, torch.Tensor], step: int,
@@ -244,6 +250,7 @@ def train(config: TrainConfig) -> Path:
     domains = (config.model.domain_a_name, config.model.domain_b_name)
     dataset = load_image_dataset(config.data, paired=recipe.paired, seed=config.optim.seed, domain_names=domains,
                                  rank=accelerator.process_index, world_size=accelerator.num_processes)
+    dataset.size_multiple = size_multiple(recipe)  # --preprocess none/scale_width: sizes rounded to it
     validation_batch = load_validation_batch(config, recipe)
     loader = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=False, drop_last=True,
                         num_workers=config.data.dataloader_num_workers,

@@ -117,3 +117,13 @@ def test_validation_items_are_whole_images_without_flips(inverted_pairs):
     assert_inverse(first)
     ds.set_epoch(5)
     assert torch.equal(ds[0]["A"], first["A"])  # deterministic: no crop, no flip, no shuffle
+
+
+def test_none_rounds_sides_to_the_generators_multiple(inverted_pairs):
+    """The reference's make_power_2 rounds to 4, which only ResNets need; a unet_32 needs multiples of 32 (training
+    sets the generator's size_multiple on the dataset)."""
+    ds = dataset(inverted_pairs, preprocess="none")
+    ds.size_multiple = 32
+    item = ds[0]
+    assert tuple(item["A"].shape) == (3, 64, 96)  # round(58 / 32) * 32, round(82 / 32) * 32
+    assert_inverse(item)

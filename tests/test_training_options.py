@@ -197,3 +197,17 @@ def test_push_checkpoints_go_to_a_branch_of_the_same_repo(five_pairs, tmp_path, 
                                                                     ("checkpoints", "checkpoint-2"), (None, None)]
     assert all("training_state.json" in u["files"] for u in uploads[:2])
     assert [c[2]["branch"] for c in hub_calls if c[0] == "create_branch"] == ["checkpoints", "checkpoints"]
+
+
+def test_preprocess_none_trains_a_unet_on_sizes_it_cannot_take_as_they_are(tmp_path):
+    """82x58 pairs, --preprocess none, unet_32: sides are rounded to 96x64 (was a shape error deep in the U-Net)."""
+    import numpy as np
+    for domain in ("A", "B"):
+        (tmp_path / "data" / domain).mkdir(parents=True)
+    for i in range(2):
+        a = np.random.default_rng(i).integers(0, 256, (58, 82, 3), dtype=np.uint8)
+        Image.fromarray(a).save(tmp_path / "data" / "A" / f"{i}.png")
+        Image.fromarray(255 - a).save(tmp_path / "data" / "B" / f"{i}.png")
+    run_train("--dataset", tmp_path / "data", *SMALL, "--preprocess", "none", "--output_dir", tmp_path / "o",
+              "--max_steps", 1, "--report_to", "none")
+    assert Image.open(tmp_path / "o" / "samples.png").size == (3 * 96 + 4, 2 * 64 + 2)
