@@ -42,9 +42,10 @@ class ImageTranslator:
     """
 
     def __init__(self, generator: Generator, device: str | None = None, resolution: int | None = None,
-                 test_mode: str | None = None, backend: Backend | str | None = None):
+                 test_mode: str | None = None, backend: Backend | str | None = None, precision: str = "fp32"):
         """`backend`: "auto" (default on CPU: the verified ONNX fast path, see fast_inference.py; eager on
-        CUDA/MPS), "eager", "openvino", "onnxruntime", or any callable NCHW tensor -> NCHW tensor."""
+        CUDA/MPS), "eager", "openvino", "onnxruntime", or any callable NCHW tensor -> NCHW tensor.
+        `precision`: "fp32" (outputs within 1e-3 of eager), or opt-in "bf16"/"int8" on OpenVINO (faster, not exact)."""
         config = getattr(generator, "hub_config", {})
         self.device = device or best_device()
         self.test_mode = test_mode or config.get("test_mode", "eval")
@@ -58,7 +59,7 @@ class ImageTranslator:
         if callable(backend):
             self.backend, self.backend_name = backend, getattr(backend, "name", "custom")
         elif (backend or ("auto" if self.device == "cpu" else "eager")) != "eager":
-            self.use_fast_path(backend or "auto")
+            self.use_fast_path(backend or "auto", precision)
         self.last_seconds = 0.0
 
     @classmethod
@@ -157,10 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cuda, mps or cpu (default: the fastest available)")
     parser.add_argument("--revision", help="Hub branch, tag or commit")
     parser.add_argument("--test_mode", choices=("eval", "reference_train"), help="default: what the model's config says")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                        help="CPU fast path: fp32 matches eager PyTorch; bf16/int8 (OpenVINO; int8 needs nncf) are faster, not exact")
     args = parser.parse_args(argv)
     files = iter_inputs(args.input)
     try:
-        translator = ImageTranslator.from_pretrained(args.model, args.direction, args.device, args.revision, args.test_mode)
+        translator = ImageTranslator.from_pretrained(args.model, args.direction, args.device, args.revision, args.test_mode,
+                                                     precision=args.precision)
     except ModelLoadError as error:
         raise SystemExit(f"error: {error}") from None
     args.output.mkdir(parents=True, exist_ok=True)

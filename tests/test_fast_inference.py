@@ -149,3 +149,17 @@ def test_app_uses_fast_path(tmp_path):
         assert translator.backend_name == ImageTranslator.from_pretrained(folder, device="cpu").backend_name
     finally:
         app.load_translator.cache_clear()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_lower_precision_is_opt_in_and_close(precision):
+    pytest.importorskip("openvino")
+    if precision == "int8":
+        pytest.importorskip("nncf")
+    generator = tiny("unet_32", "batch")
+    translator = ImageTranslator(generator, device="cpu", resolution=32, precision=precision)
+    assert translator.backend_name == f"openvino-{precision}", translator.backend_reason
+    batch = torch.from_numpy(fast_inference.calibration_batches(3, 32, 32, count=1, seed=5)[0])
+    mse = ((translator.backend(batch) - eager(generator, batch)) ** 2).mean().item()
+    assert 10 * np.log10(4 / max(mse, 1e-12)) > 25  # PSNR in dB, peak-to-peak 2
+    assert ImageTranslator(generator, device="cpu", resolution=32).backend_name.endswith("-fp32")  # the default
