@@ -90,7 +90,7 @@ class OutputConfig:
     output_dir: str = _opt("pix2pix-model", "where checkpoints, samples and the final model go")
     checkpointing_steps: int = _opt(500, "save a resumable checkpoint-{step} every N steps")
     checkpoints_total_limit: int | None = _opt(None, "keep at most N checkpoints (the newest)")
-    resume_from_checkpoint: str | None = _opt(None, "'latest' or a checkpoint-{step} folder")
+    resume_from_checkpoint: str | None = _opt(None, "'latest', a checkpoint-{step} folder, or its name in output_dir")
     validation_steps: int = _opt(500, "write a validation grid (input | output | target) and metrics every N steps")
     num_validation_images: int = _opt(4, "images in each validation grid")
     report_to: str = _opt("tensorboard", "tracker for losses, learning rate and images", ("tensorboard", "wandb", "none"))

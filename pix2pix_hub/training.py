@@ -121,6 +121,8 @@ def write_checkpoint(accelerator: Accelerator, recipe: Recipe, partial: Path, st
 def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
     if resume_from != "latest":
         path = Path(resume_from)
+        if not path.is_dir() and (output_dir / resume_from).is_dir():  # a bare name: checkpoint-N in output_dir
+            path = output_dir / resume_from
         if not (path / STATE_FILE).is_file():
             raise FileNotFoundError(f"--resume_from_checkpoint {resume_from}: not a complete checkpoint folder "
                                     f"(no {STATE_FILE}); pass 'latest' or a checkpoint-N folder")

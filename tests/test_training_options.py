@@ -211,3 +211,16 @@ def test_preprocess_none_trains_a_unet_on_sizes_it_cannot_take_as_they_are(tmp_p
     run_train("--dataset", tmp_path / "data", *SMALL, "--preprocess", "none", "--output_dir", tmp_path / "o",
               "--max_steps", 1, "--report_to", "none")
     assert Image.open(tmp_path / "o" / "samples.png").size == (3 * 96 + 4, 2 * 64 + 2)
+
+
+def test_resume_from_checkpoint_takes_a_folder_or_its_name(tmp_path):
+    from pix2pix_hub.training import STATE_FILE, find_checkpoint
+    for step in (2, 4, 10):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / STATE_FILE).write_text(json.dumps({"step": step}))
+    (tmp_path / "checkpoint-12.partial").mkdir()
+    assert find_checkpoint(tmp_path, "latest") == tmp_path / "checkpoint-10"  # by step, not by name (10 > 4)
+    assert find_checkpoint(tmp_path, str(tmp_path / "checkpoint-4")) == tmp_path / "checkpoint-4"
+    assert find_checkpoint(tmp_path, "checkpoint-2") == tmp_path / "checkpoint-2"
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        find_checkpoint(tmp_path, "checkpoint-12.partial")
