@@ -7,7 +7,8 @@ weights measured side by side in this process (alternating, so a busy machine sl
              U-Net-256 and ResNet-9 (ngf 64, 256²), with the max |Δ| of their outputs; `--int8` adds OpenVINO int8
              (NNCF) with its PSNR against fp32.
   train-cpu  one pix2pix training step (U-Net-256 + PatchGAN, batch 1, 256²): plain eager fp32 vs train.py's
-             fast flags (--channels_last, --compile); bf16 autocast shown apart (lower precision).
+             fast flags (--fused_adam, with --channels_last or --compile; the fastest is reported); with --bf16
+             also --fused_adam + bf16 autocast, shown apart (lower precision).
   train-gpu  pix2pix and CycleGAN img/s at fp32 batch 1 vs bf16 + channels_last + compile + fused Adam + larger
              batch, peak GPU memory, and the pix2pix L1 loss over the first --curve_steps steps of both.
              Skipped with a reason without CUDA (`--gpu_on_cpu` runs it on the CPU with tiny nets: a shape check).
@@ -108,6 +109,33 @@ def calibrated(generator: torch.nn.Module, size: int, seed: int = 0) -> torch.nn
     return generator.eval()
 
 
+def conv_gflop(generator: torch.nn.Module, x: torch.Tensor) -> float:
+    """Forward FLOPs of the convolutions (2 per multiply-add), which are nearly all of a generator's work."""
+    total = [0]
+
+    def hook(module, inputs, output):
+        k = module.kernel_size[0] * module.kernel_size[1] // module.groups
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            total[0] += 2 * inputs[0].numel() * module.out_channels * k
+        else:
+            total[0] += 2 * output.numel() * module.in_channels * k
+
+    handles = [m.register_forward_hook(hook) for m in generator.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    with torch.inference_mode():
+        generator(x)
+    for h in handles:
+        h.remove()
+    return total[0] / 1e9
+
+
+def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """This CPU's fp32 matrix-multiply rate (PyTorch/oneDNN, all threads): a practical ceiling for convolutions."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    times = interleaved({"mm": lambda: a @ b}, repeats, 1)["mm"]
+    return 2 * size**3 / median(times) / 1e9
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)  # peak-to-peak 2 for [-1, 1]
@@ -118,8 +146,9 @@ def bench_inference(args) -> list[dict]:
     from .inference import ImageTranslator
 
     size = args.size
+    rows = [{"section": "inference", "measure": "fp32 GEMM rate", "fast_value": gemm_gflops(), "unit": "GFLOP/s",
+             "note": "torch.mm 2048², all threads: what this CPU's convolutions can approach"}]
     nets = [("unet_256", dict(norm="batch", use_dropout=True)), ("resnet_9blocks", dict(norm="instance"))]
-    rows = []
     for netG, kwargs in nets:
         if args.quick:  # same architectures, smaller (a smoke run)
             netG = "unet_32" if netG.startswith("unet") else "resnet_2blocks"
@@ -136,8 +165,10 @@ def bench_inference(args) -> list[dict]:
         repeats = args.repeats if netG.startswith("unet") else max(3, args.repeats // 2)
         with torch.inference_mode():
             times = interleaved({"eager": lambda: generator(x), "fast": lambda: fast(x)}, repeats, args.warmup)
-        extra = {"max_abs_diff": diff, "output_std": float(eager_out.std()), "setup_seconds": setup,
-                 "backend_reason": translator.backend_reason, "times": times}
+        gflop = conv_gflop(generator, x)
+        extra = {"max_abs_diff": diff, "output_std": float(eager_out.std()), "setup_seconds": setup, "gflop": gflop,
+                 "fast_gflop_per_s": gflop / median(times["fast"]), "backend_reason": translator.backend_reason,
+                 "times": times}
         rows.append(row("inference", netG, "eager fp32", median(times["eager"]) * 1e3,
                         translator.backend_name, median(times["fast"]) * 1e3, "ms", **extra))
         for precision in [p for p, wanted in (("bf16", args.bf16), ("int8", args.int8)) if wanted]:
@@ -220,13 +251,14 @@ def synthetic_batch(batch_size: int, size: int, device, seed: int = 0) -> dict[s
 def bench_train_cpu(args, accelerator) -> list[dict]:
     size = 32 if args.quick else args.size
     base = train_config("pix2pix", args.quick, args.ngf)
-    variants = {"eager fp32": base, "channels_last": train_config("pix2pix", args.quick, args.ngf, channels_last=True)}
+    variants = {"eager fp32": base,
+                "fused Adam": train_config("pix2pix", args.quick, args.ngf, fused_adam=True),
+                "fused Adam+channels_last": train_config("pix2pix", args.quick, args.ngf, fused_adam=True, channels_last=True)}
     if not args.no_compile:
-        variants["compile"] = train_config("pix2pix", args.quick, args.ngf, compile=True)
-        variants["channels_last+compile"] = train_config("pix2pix", args.quick, args.ngf, compile=True, channels_last=True)
+        variants["fused Adam+compile"] = train_config("pix2pix", args.quick, args.ngf, fused_adam=True, compile=True)
     recipes = {name: make_recipe(config, accelerator) for name, config in variants.items()}
     if args.bf16 and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        recipes["bf16 autocast"] = make_recipe(base, accelerator, autocast=torch.bfloat16)
+        recipes["fused Adam+bf16 autocast"] = make_recipe(variants["fused Adam"], accelerator, autocast=torch.bfloat16)
     batch = synthetic_batch(1, size, "cpu")
     start = time.perf_counter()
     for recipe in recipes.values():  # compiles here (not timed as steps)
@@ -235,13 +267,13 @@ def bench_train_cpu(args, accelerator) -> list[dict]:
     times = interleaved({name: (lambda r=r: r.training_step(batch)) for name, r in recipes.items()},
                         args.train_repeats, 1)
     medians = {name: median(t) for name, t in times.items()}
-    fp32 = [n for n in medians if n != "bf16 autocast" and n != "eager fp32"]
+    fp32 = [n for n in medians if "bf16" not in n and n != "eager fp32"]
     best = min(fp32, key=medians.get)
     rows = [row("train-cpu", "pix2pix step", "eager fp32", medians["eager fp32"], best, medians[best], "s",
                 flags=flag_names(variants[best]), all_medians_s=medians, first_steps_seconds=warm_seconds, times=times)]
-    if "bf16 autocast" in medians:
-        rows.append(row("train-cpu", "pix2pix step bf16", "eager fp32", medians["eager fp32"], "bf16 autocast",
-                        medians["bf16 autocast"], "s", note="lower precision: --mixed_precision bf16"))
+    if "fused Adam+bf16 autocast" in medians:
+        rows.append(row("train-cpu", "pix2pix step bf16", "eager fp32", medians["eager fp32"], "fused Adam+bf16 autocast",
+                        medians["fused Adam+bf16 autocast"], "s", note="lower precision: --fused_adam --mixed_precision bf16"))
     return rows
 
 
@@ -369,6 +401,8 @@ def table(rows: list[dict]) -> str:
         detail = ""
         if "max_abs_diff" in r:
             detail = f", max abs Δ {r['max_abs_diff']:.1e}"
+        if "fast_gflop_per_s" in r:
+            detail += f", {r['gflop']:.1f} GFLOP at {r['fast_gflop_per_s']:.0f} GFLOP/s"
         if "psnr_vs_fp32_db" in r:
             detail += f", PSNR {r['psnr_vs_fp32_db']:.1f} dB vs fp32"
         if r.get("fast_peak_memory_mb"):
@@ -388,7 +422,7 @@ def parse_args(argv=None):
     parser.add_argument("--size", type=int, default=256, help="image side")
     parser.add_argument("--ngf", type=int, default=64, help="generator/discriminator width")
     parser.add_argument("--repeats", type=int, default=9, help="timed runs per setting (inference, GPU)")
-    parser.add_argument("--train_repeats", type=int, default=5, help="timed CPU training steps per setting")
+    parser.add_argument("--train_repeats", type=int, default=9, help="timed CPU training steps per setting")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     parser.add_argument("--int8", action="store_true", help="also OpenVINO int8 inference (needs nncf), with its PSNR against fp32")
     parser.add_argument("--bf16", action="store_true", help="also bf16: OpenVINO bf16 inference and a bf16-autocast CPU training step (PSNR / shown apart)")
