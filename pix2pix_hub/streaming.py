@@ -99,6 +99,7 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
         self.bad_images: list[tuple[str, str]] = []
         self.passes = 0  # complete passes over (this process's part of) stream A, counted in this process
         self.resume_items = 0  # items to pass over at the next iteration: those trained on before a resume
+        self.size_multiple = 4  # sides are rounded to a multiple of this; training sets the generator's
         split_note = f" (process {rank} of {world_size} reads its own part)" if world_size > 1 and train else ""
         self.description = f"{description}, streamed{split_note}"
 
@@ -190,7 +191,8 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
             if self.swap:
                 a, b = b, a
             rng = np.random.default_rng([self.seed, epoch, self.rank, worker_id, position, 1])
-            yield make_item(self.config, a, b, rng, paired=self.paired, train=self.train) | {"index": index}
+            yield make_item(self.config, a, b, rng, paired=self.paired, train=self.train,
+                            multiple=self.size_multiple) | {"index": index}
 
 
 def load_streaming_dataset(config: DataConfig, *, paired: bool, split: str, train: bool, seed: int,

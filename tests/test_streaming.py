@@ -90,6 +90,15 @@ def test_stream_gives_transformed_pairs_deterministically(local_hub, tmp_path):
     assert sorted(orders[:8]) == sorted(orders[8:]) and orders[:8] != orders[8:]
 
 
+def test_unscaled_stream_rounds_sides_to_the_generators_multiple(local_hub, tmp_path):
+    """--preprocess none: what a unet_32 (size_multiple 32) gets from 40x40 images is 32x32, not a shape error."""
+    repo = serve_pairs(local_hub, tmp_path, "stream/size40", n=2, size=40)
+    dataset = load_image_dataset(stream_config(repo, preprocess="none"), paired=True, seed=0)
+    assert take(dataset, 1)[0]["A"].shape == (3, 40, 40)  # the reference's default multiple, 4
+    dataset.size_multiple = 32
+    assert [tuple(item["B"].shape) for item in take(dataset, 2)] == [(3, 32, 32)] * 2
+
+
 def test_paired_crop_and_flip_are_shared_by_a_and_b(local_hub, tmp_path):
     repo = "stream/same-ab"  # B = A exactly: any crop or flip that differed between A and B would show
     folder = tmp_path / "same"
