@@ -31,7 +31,7 @@ DEFAULT_MODEL_LINE = re.compile(r'^DEFAULT_MODEL = "[^"\n]*"(?=[ \t]*(#[^\n]*)?$
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # What `import app` and inference need (gradio comes with the Space's sdk_version).
 SPACE_PACKAGES = ["huggingface_hub", "safetensors", "numpy", "pillow", "opencv-python-headless",
-                  "onnx", "onnxruntime"]
+                  "onnx", "onnxruntime", "openvino"]
 LICENSE = "bsd-3-clause"
 
 BODY = """
