@@ -4,6 +4,7 @@
 import hashlib
 import io
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -195,15 +196,26 @@ def test_train_py_streams_with_two_processes(local_hub, tmp_path):
     assert "streamed 2 complete pass(es) over the data in 2 steps" in text
 
 
+WORKERS_SCRIPT = """
+import sys, torch
+sys.path.insert(0, "tests")
+from test_streaming import key, load_image_dataset, stream_config, take
+dataset = load_image_dataset(stream_config(sys.argv[1], preprocess="none", no_flip=True), paired=True, seed=0)
+batches = take(torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2), 4)  # endless: two passes
+print([tuple(batch["A"].shape) for batch in batches], len({key(a) for batch in batches for a in batch["A"]}))
+"""
+
+
 @pytest.mark.parametrize("shards", [2, 1])  # 1 shard: the second worker gets nothing and stops, the first goes on
 def test_dataloader_workers_split_the_stream(local_hub, tmp_path, shards):
+    """In a subprocess: worker processes make torch install a SIGCHLD handler for the rest of the process, and
+    in pytest's process (with arrow's, OpenVINO's and Rust's threads about) a later child's exit running that
+    handler crashed the whole run with a segfault (CI, in this file, each time)."""
     repo = serve_pairs(local_hub, tmp_path, f"stream/workers{shards}", n=4, shards=shards)
-    dataset = load_image_dataset(stream_config(repo, preprocess="none", no_flip=True), paired=True, seed=0)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2)
-    batches = take(loader, 4)  # two passes' worth: the workers' streams are endless too
-    assert [tuple(batch["A"].shape) for batch in batches] == [(2, 3, 32, 32)] * 4
-    seen = [key(a) for batch in batches for a in batch["A"]]
-    assert len(set(seen)) == 4
+    result = subprocess.run([sys.executable, "-c", WORKERS_SCRIPT, repo], cwd=Path(__file__).parents[1],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1] == f"{[(2, 3, 32, 32)] * 4} 4"  # 4 batches, all 4 pairs seen
 
 
 def test_streamed_image_folder_reads_each_file(local_hub, tmp_path):
