@@ -1,11 +1,8 @@
 """app.py: the pure `translate` function and the real app in headless Chromium."""
 import io
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
 from pix2pix_hub.models import build_generator  # noqa: E402
 from pix2pix_hub.pretrained import save_model_folder  # noqa: E402
+from app_server import served_app  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -115,12 +113,6 @@ def test_pix2pix_hides_direction(tiny_model):
     assert not visible
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _fetch_image(page, src):
     if src.startswith("data:"):
         import base64
@@ -132,35 +124,9 @@ def _fetch_image(page, src):
 
 @pytest.fixture
 def app_server(tiny_model, tmp_path):
-    """`python app.py --model <tiny model>` on a free loopback port; yields its URL; always shut down."""
-    port = _free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_NAME="127.0.0.1")
-    env.pop("SPACE_ID", None)
-    log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:  # a file, not a pipe: a chatty server can never block on a full pipe
-        server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", tiny_model, "--port", str(port)],
-                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail(f"app.py exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"app.py did not answer on {url} within 60 s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.25)
+    """`python app.py --model <tiny model>` on a free loopback port; yields its URL."""
+    with served_app(["--model", tiny_model], tmp_path / "server.log") as (url, _):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
 
 
 def _stroke(page, points):

@@ -1,12 +1,7 @@
 """app.py under load, served for real on loopback and called through gradio_client: 50 concurrent
 requests, a 20-megapixel upload, a blank canvas. The model is a tiny U-Net made here (unet_64, ngf 8)."""
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,14 +12,9 @@ from PIL import Image, ImageDraw
 
 from pix2pix_hub.models import build_generator
 from pix2pix_hub.pretrained import save_model_folder
+from app_server import served_app
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_memory_mib(pid: int) -> float:
@@ -39,33 +29,9 @@ def server(tmp_path_factory):
     torch.manual_seed(0)
     model = str(save_model_folder(root / "model", {"AtoB": build_generator("unet_64", ngf=8)},
                                   {"model_type": "pix2pix", "resolution": 64}))
-    port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1",
-               GRADIO_TEMP_DIR=str(root / "gradio"))
-    env.pop("SPACE_ID", None)
-    log_path = root / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", model, "--port", str(port)],
-                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                assert process.poll() is None, f"app.py exited:\n{log_path.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, f"app.py did not answer:\n{log_path.read_text()[-3000:]}"
-                time.sleep(0.25)
+    env = {"OMP_NUM_THREADS": "1", "GRADIO_TEMP_DIR": str(root / "gradio")}
+    with served_app(["--model", model], root / "server.log", env) as (url, process):
         yield url, model, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 @pytest.fixture(scope="module")
