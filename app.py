@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pix2pix_hub.errors import first_line
+from pix2pix_hub.images import to_8bit
 from pix2pix_hub.inference import ImageTranslator
 # Brush colours = the colours make-dataset paints with, which the default model was trained on.
-from pix2pix_hub.make_dataset import SEGMENT_PALETTE
+from pix2pix_hub.palette import SEGMENT_PALETTE
 from pix2pix_hub.pretrained import ModelLoadError, read_model_config, resolve_model_folder
 
 ROOT = Path(__file__).resolve().parent
@@ -73,16 +75,8 @@ def _to_pil(x) -> Image.Image | None:
 
 
 def _flatten(image: Image.Image) -> Image.Image:
-    """Any mode -> RGB, transparent parts over white."""
-    if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
-        image = image.convert("RGBA")
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, image).convert("RGB")
-    if image.mode in ("I;16", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        arr = (arr - arr.min()) / max(arr.max() - arr.min(), 1e-9) * 255
-        return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
-    return image.convert("RGB")
+    """Any mode -> RGB, transparent parts over white, 16-bit scaled as `translate` does (images.to_8bit)."""
+    return to_8bit(image).convert("RGB")
 
 
 def to_input_image(value) -> Image.Image | None:
@@ -134,7 +128,7 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
         output = translator(image)
         seconds = time.perf_counter() - start
     except (ModelLoadError, OSError, ValueError) as error:
-        msg = str(error).splitlines()[0] if str(error) else type(error).__name__
+        msg = first_line(error)
         if model_id == BUNDLED_MODEL and not (ROOT / BUNDLED_MODEL).exists():
             msg = f"The bundled model `{BUNDLED_MODEL}` is missing (not trained yet?). Pick another model."
         return None, f"⚠️ Model `{model_id}` could not be loaded: {msg}"
@@ -153,7 +147,7 @@ def direction_choices(model_id: str):
     try:
         config = model_config((model_id or DEFAULT_MODEL).strip())
     except Exception as error:  # noqa: BLE001
-        return [("A → B", "AtoB")], False, f"⚠️ Model `{model_id}`: {str(error).splitlines()[0] if str(error) else error}"
+        return [("A → B", "AtoB")], False, f"⚠️ Model `{model_id}`: {first_line(error)}"
     if config.get("model_type") == "cyclegan" or config.get("directions"):
         a = config.get("domain_a_name") or "A"
         b = config.get("domain_b_name") or "B"

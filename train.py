@@ -8,22 +8,15 @@
 import sys
 
 from pix2pix_hub.config import parse_args
+from pix2pix_hub.errors import command
 
 
+@command  # a Pix2PixHubError (bad data, options, a full disk...): one `error:` line, exit 2; else a traceback
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     from pix2pix_hub.training import train  # after argument parsing, so --help is instant
 
-    try:
-        train(config)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        if type(error) in (RuntimeError,):  # an unexpected runtime failure: keep the traceback
-            raise
-        from tqdm import tqdm
-        for bar in list(getattr(tqdm, "_instances", ())):  # end the progress bar's line: the error gets its own
-            bar.close()
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    train(config)
     return 0
 
 

@@ -1,4 +1,8 @@
-"""`python -m pix2pix_hub COMMAND ...`: each command lives in its own module as `main(argv)`."""
+"""`python -m pix2pix_hub COMMAND ...`: each command lives in its own module as `main(argv)`.
+
+Every command's `main` is wrapped in `pix2pix_hub.errors.command`: a user's mistake is one `error:` line on
+stderr and exit code 2, anything else a traceback.
+"""
 
 from __future__ import annotations
 

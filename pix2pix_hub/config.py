@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin, get_type_hints
 
+from .errors import ConfigError
+
 
 def _opt(default: Any, help: str, choices: tuple | None = None):
     return field(default=default, metadata={"help": help, "choices": choices})
@@ -127,15 +129,15 @@ class TrainConfig:
             if getattr(self.model, name) is None:
                 setattr(self.model, name, defaults[index])
         if not self.data.dataset and not (self.data.dataset_a and self.data.dataset_b):
-            raise ValueError("no training data: pass --dataset PATH_OR_ID (or --dataset_a and --dataset_b for unpaired data)")
+            raise ConfigError("no training data: pass --dataset PATH_OR_ID (or --dataset_a and --dataset_b for unpaired data)")
         if self.model.model == "pix2pix" and self.data.dataset_a:
-            raise ValueError("--dataset_a/--dataset_b give unpaired data, which pix2pix cannot use: pass --dataset, or use --model cyclegan")
+            raise ConfigError("--dataset_a/--dataset_b give unpaired data, which pix2pix cannot use: pass --dataset, or use --model cyclegan")
         if self.data.streaming and not self.optim.max_steps:
-            raise ValueError("--streaming reads a dataset of unknown length: pass --max_steps N (the learning-rate schedule spans those steps)")
+            raise ConfigError("--streaming reads a dataset of unknown length: pass --max_steps N (the learning-rate schedule spans those steps)")
         if self.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.data.load_size < self.data.resolution:
-            raise ValueError(f"--load_size {self.data.load_size} is smaller than --resolution {self.data.resolution}: the crop would not fit")
+            raise ConfigError(f"--load_size {self.data.load_size} is smaller than --resolution {self.data.resolution}: the crop would not fit")
         if self.model.model == "cyclegan" and self.model.lambda_identity > 0 and self.data.input_nc != self.data.output_nc:
-            raise ValueError("--lambda_identity needs --input_nc == --output_nc; pass --lambda_identity 0")
+            raise ConfigError("--lambda_identity needs --input_nc == --output_nc; pass --lambda_identity 0")
         return self
 
     def to_dict(self) -> dict:

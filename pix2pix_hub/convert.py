@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import Pix2PixHubError, command, first_line
 from .models import Generator, WeightMismatchError, build_generator, load_state_dict_checked
 from .pretrained import save_model_folder
 from .test_mode import TEST_MODES, apply_test_mode, train_mode_differs
@@ -31,7 +32,7 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "netG", "generator", 
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
-class ConvertError(ValueError):
+class ConvertError(Pix2PixHubError, ValueError):
     """A checkpoint that cannot be converted; the message says why and what to pass instead."""
 
 
@@ -69,7 +70,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
                            "safety; re-save only the weights: torch.save(net.state_dict(), path)") from None
     except (RuntimeError, EOFError, ValueError, OSError) as error:
         raise ConvertError(f"{path} is not a PyTorch checkpoint ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0][:120] if str(error) else 'empty'})") from None
+                           f"{first_line(error, 120, 'empty')})") from None
     return strip_module_prefix(unwrap_state_dict(loaded, path))
 
 
@@ -373,19 +374,17 @@ def checkpoints_from_args(args: argparse.Namespace, parser: argparse.ArgumentPar
     parser.error("pass --checkpoint FILE.pth (or --checkpoint_a2b and --checkpoint_b2a)")
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     checkpoints = checkpoints_from_args(args, parser)
     if args.push_to_hub and not args.hub_model_id:
         parser.error("--push_to_hub needs --hub_model_id user/name")
-    try:
-        folder = convert(args.output, checkpoints, netG=args.netG, ngf=args.ngf, norm=args.norm,
-                         no_dropout=args.no_dropout, test_mode=args.test_mode, name=args.name, source=args.source,
-                         domain_a_name=args.domain_a_name, domain_b_name=args.domain_b_name,
-                         resolution=args.resolution, license=args.license, repo_id=args.hub_model_id)
-    except ConvertError as error:
-        raise SystemExit(f"error: {error}") from None
+    folder = convert(args.output, checkpoints, netG=args.netG, ngf=args.ngf, norm=args.norm,
+                     no_dropout=args.no_dropout, test_mode=args.test_mode, name=args.name, source=args.source,
+                     domain_a_name=args.domain_a_name, domain_b_name=args.domain_b_name,
+                     resolution=args.resolution, license=args.license, repo_id=args.hub_model_id)
     print(f"wrote {folder}")
     if args.push_to_hub:
         print(f"uploaded: {push_to_hub(folder, args.hub_model_id, private=args.hub_private)}")

@@ -6,9 +6,7 @@ the cycle reconstruction error both ways (A -> B -> A, B -> A -> B). FID and KID
 target-domain images) when torch-fidelity and its Inception weights are on this machine.
 
 Nothing here downloads: weights that are not found locally turn into a note in metrics.json saying
-where to put them. Conventions: images are NCHW in [-1, 1]; L1 is on that scale (the pix2pix loss's);
-PSNR and SSIM are computed on [0, 1] (data_range 1; SSIM with an 11x11 Gaussian window, sigma 1.5, borders
-excluded, as skimage), per image and averaged. Identical images have infinite PSNR, reported as PSNR_CAP_DB.
+where to put them. The metrics on tensors (L1, PSNR, SSIM, cycle error) and their conventions are in metrics.py.
 """
 
 from __future__ import annotations
@@ -24,67 +22,19 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from .config import DataConfig
+from .errors import ConfigError, command
+from .images import image_grid
+from .metrics import per_image_metrics, to_unit_range
 from .models import Generator
 from .test_mode import apply_test_mode
 
-PSNR_CAP_DB = 100.0
-SSIM_WINDOW = 11
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 INCEPTION_ENV = "PIX2PIX_HUB_INCEPTION_WEIGHTS"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision's AlexNet_Weights.DEFAULT caches
 NUM_GRID_IMAGES = 4
-
-
-# -- metrics on tensors (the trainer calls these on its validation batch) --------------------------
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    return (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
-
-
-def per_image_metrics(fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
-    """{"l1", "psnr", "ssim"}: one value per image of two NCHW batches in [-1, 1]."""
-    if fake.shape != real.shape:
-        raise ValueError(f"output {tuple(fake.shape)} and target {tuple(real.shape)} differ in shape")
-    fake01, real01 = to_unit_range(fake), to_unit_range(real)
-    psnr = peak_signal_noise_ratio(fake01, real01, data_range=1.0, reduction="none", dim=(1, 2, 3))
-    return {"l1": 2 * (fake01 - real01).abs().mean((1, 2, 3)), "psnr": psnr.clamp(max=PSNR_CAP_DB),
-            "ssim": ssim_per_image(fake01, real01)}
-
-
-def ssim_per_image(fake01: torch.Tensor, real01: torch.Tensor) -> torch.Tensor:
-    """SSIM as Wang et al. and skimage compute it: the map's mean without the borders the 11x11 window
-    does not cover (torchmetrics' own mean includes its padded borders)."""
-    _, ssim_map = structural_similarity_index_measure(
-        fake01, real01, gaussian_kernel=True, sigma=1.5, kernel_size=SSIM_WINDOW, data_range=1.0,
-        reduction="none", return_full_image=True)
-    border = SSIM_WINDOW // 2
-    if min(ssim_map.shape[-2:]) > 2 * border:
-        ssim_map = ssim_map[..., border:-border, border:-border]
-    return ssim_map.mean((1, 2, 3))
-
-
-def paired_metrics(fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
-    """Mean L1, PSNR (dB, capped at PSNR_CAP_DB) and SSIM of outputs vs targets (NCHW in [-1, 1])."""
-    return {name: float(values.mean()) for name, values in per_image_metrics(fake, real).items()}
-
-
-def cycle_metrics(real: torch.Tensor, reconstructed: torch.Tensor, suffix: str = "") -> dict[str, float]:
-    """How well a CycleGAN gets back to its input: L1 and PSNR of G_B(G_A(A)) vs A (or the reverse)."""
-    values = per_image_metrics(reconstructed, real)
-    return {f"cycle_l1{suffix}": float(values["l1"].mean()), f"cycle_psnr{suffix}": float(values["psnr"].mean())}
-
-
-def metrics_to_eval_results(metrics: dict[str, float], dataset_name: str, split: str = "test",
-                            dataset_type: str | None = None) -> list:
-    """huggingface_hub EvalResults for a model card's model-index (task image-to-image)."""
-    from huggingface_hub import EvalResult
-
-    return [EvalResult(task_type="image-to-image", dataset_type=dataset_type or dataset_name, dataset_name=dataset_name,
-                       dataset_split=split, metric_type=name, metric_name=name, metric_value=float(value))
-            for name, value in metrics.items()]
 
 
 # -- optional metrics, only with weights already on this machine -------------------------------------
@@ -300,7 +250,7 @@ def evaluate(model, data: DataConfig | str, *, split: str = "test", direction: s
     config = getattr(first, "hub_config", {})
     resolution = resolution or config.get("resolution") or 256
     if resolution % first.size_multiple:
-        raise ValueError(f"--resolution {resolution} is not a multiple of {first.size_multiple}, which {first.netG} needs")
+        raise ConfigError(f"--resolution {resolution} is not a multiple of {first.size_multiple}, which {first.netG} needs")
     modes = {d: test_mode or getattr(g, "hub_config", {}).get("test_mode", "eval") for d, g in generators.items()}
     if "reference_train" in modes.values():
         batch_size = 1  # BatchNorm on batch statistics: one image at a time, as the reference's test.py
@@ -329,8 +279,6 @@ def evaluate(model, data: DataConfig | str, *, split: str = "test", direction: s
 
 
 def write_report(result: dict, rows: list[list[torch.Tensor]], output_dir: Path) -> None:
-    from .recipes.base import image_grid
-
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     if rows:
@@ -346,9 +294,8 @@ def format_table(result: dict) -> str:
     return "\n".join(lines + [f"note: {note}" for note in result["notes"]])
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    from .data import DataError
-    from .pretrained import ModelLoadError
     from .test_mode import TEST_MODES
 
     parser = argparse.ArgumentParser(prog="python -m pix2pix_hub evaluate", description=(
@@ -370,12 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="folder for metrics.json and grid.png")
     args = parser.parse_args(argv)
     data = DataConfig(dataset=args.dataset, image_column_a=args.image_column_a, image_column_b=args.image_column_b)
-    try:
-        result = evaluate(args.model, data, split=args.split, direction=args.direction, max_images=args.max_images,
-                          resolution=args.resolution, batch_size=args.batch_size, test_mode=args.test_mode,
-                          output_dir=args.output, device=args.device, use_fid=not args.no_fid)
-    except (ModelLoadError, DataError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
+    result = evaluate(args.model, data, split=args.split, direction=args.direction, max_images=args.max_images,
+                      resolution=args.resolution, batch_size=args.batch_size, test_mode=args.test_mode,
+                      output_dir=args.output, device=args.device, use_fid=not args.no_fid)
     print(format_table(result))
     if args.output:
         print(f"wrote {args.output / 'metrics.json'} and {args.output / 'grid.png'}")

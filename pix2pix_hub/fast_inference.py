@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import ConfigError, Pix2PixHubError
+
 logger = logging.getLogger(__name__)
 
 RUNTIMES = ("openvino", "onnxruntime")
@@ -41,7 +43,7 @@ OV_PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: what
 ATOL = 1e-3
 
 
-class FastPathError(RuntimeError):
+class FastPathError(Pix2PixHubError, RuntimeError):
     """The fast path cannot run this generator/shape; the message is the logged reason."""
 
 
@@ -223,9 +225,9 @@ def build_backend(generator: nn.Module, input_shape: Sequence[int], backend: str
     Never raises for a runtime problem: the result is then an `EagerRunner` whose `.reason` says why.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if backend == "eager":
         return EagerRunner(generator)
     if generator.training:

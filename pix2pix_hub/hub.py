@@ -1,4 +1,4 @@
-"""Model cards and uploads to the Hugging Face Hub."""
+"""The Hugging Face Hub: what a Hub id is, reading dataset splits, model cards and uploads."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData, create_branch, create_repo, upload_folder
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from .config import TrainConfig
-from .evaluate import metrics_to_eval_results
+from .errors import DataError, first_line
 
 # What stays out of an upload of output_dir: resumable state and logs, not the model.
 NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**"]
@@ -68,6 +69,50 @@ Measured on {{ num_validation }} validation images at the end of training:
 """
 
 
+# -- Hub ids ------------------------------------------------------------------------------------
+def hub_id_problem(name: str) -> str | None:
+    """None for a `user/name` repo id that huggingface_hub accepts; else what is wrong with it."""
+    name = str(name or "")
+    if name.count("/") != 1:
+        return "is not a Hub id of the form user/name"
+    try:
+        validate_repo_id(name)
+    except HFValidationError as error:
+        return f"is not a valid Hub id: {error}"
+    return None
+
+
+def is_hub_id(name: str) -> bool:
+    """A `user/name` Hub id (huggingface_hub's own rule), and not a local path that exists."""
+    return hub_id_problem(name) is None and not Path(str(name)).expanduser().exists()
+
+
+def load_hub_split(name: str, split: str, streaming: bool = False):
+    """One split of a Hub dataset (`datasets.load_dataset`), its failures as one-line DataErrors."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(name, split=split, streaming=streaming)
+    except ValueError as error:
+        if "split" in str(error).lower():
+            raise DataError(f"{name}: {first_line(error)} (pass --split)") from None
+        raise DataError(f"{name}: {first_line(error)}") from None
+    except Exception as error:  # offline, unknown repo, network: datasets raises many types
+        raise DataError(f"{name}: could not load this dataset ({type(error).__name__}: {first_line(error, 200, '')}); "
+                        "check the id and the network (HF_HUB_OFFLINE, HF_ENDPOINT), or pass a local folder") from None
+
+
+# -- model cards ----------------------------------------------------------------------------------
+def metrics_to_eval_results(metrics: dict[str, float], dataset_name: str, split: str = "test",
+                            dataset_type: str | None = None) -> list:
+    """huggingface_hub EvalResults for a model card's model-index (task image-to-image)."""
+    from huggingface_hub import EvalResult
+
+    return [EvalResult(task_type="image-to-image", dataset_type=dataset_type or dataset_name, dataset_name=dataset_name,
+                       dataset_split=split, metric_type=name, metric_name=name, metric_value=float(value))
+            for name, value in metrics.items()]
+
+
 def dataset_name(config: TrainConfig) -> str:
     d = config.data
     return d.dataset or f"{d.dataset_a} + {d.dataset_b}"
@@ -76,7 +121,7 @@ def dataset_name(config: TrainConfig) -> str:
 def hub_datasets(config: TrainConfig) -> list[str] | None:
     """Hub dataset ids (not local folders) for the card's `datasets:` field."""
     names = [config.data.dataset, config.data.dataset_a, config.data.dataset_b]
-    ids = [n for n in names if n and n.count("/") == 1 and not Path(n).exists() and not n.startswith((".", "/"))]
+    ids = [n for n in names if n and is_hub_id(n)]
     return ids or None
 
 

@@ -1,4 +1,7 @@
-"""Decoding images robustly (any mode, bit depth, orientation) and converting to and from tensors."""
+"""Decoding images robustly (any mode, bit depth, orientation), converting to and from tensors, and grids.
+
+The one home of image <-> tensor conversion: tensors are CHW (or 1xCHW) floats in [-1, 1].
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .errors import Pix2PixHubError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}  # what folders are searched for
 MIN_SIDE = 8
 MAX_PIXELS = 64_000_000  # larger files are refused as probable decompression bombs (8000x8000)
 
 
-class BadImageError(ValueError):
+class BadImageError(Pix2PixHubError, ValueError):
     """An image that cannot be used; the message names the file, the problem and the fix."""
 
 
@@ -78,7 +84,7 @@ def to_8bit(image: Image.Image) -> Image.Image:
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         return Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    if image.mode == "P":
+    if image.mode == "P" or (image.mode in ("L", "RGB") and "transparency" in image.info):
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("RGBA", "LA", "PA"):
         rgba = image.convert("RGBA")
@@ -97,9 +103,25 @@ def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(array.transpose(2, 0, 1) / 127.5 - 1.0)
 
 
+def tensor_to_array(tensor: torch.Tensor) -> np.ndarray:
+    """CHW in [-1, 1] -> HWC uint8."""
+    return ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+
 def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     """CHW or 1xCHW in [-1, 1] -> PIL RGB or L."""
     if tensor.dim() == 4:
         tensor = tensor[0]
-    array = ((tensor.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    array = tensor_to_array(tensor)
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def image_grid(rows: list[list[torch.Tensor]], gap: int = 2) -> Image.Image:
+    """Rows of equally sized CHW images in [-1, 1], side by side, on white (grey images shown as RGB)."""
+    h, w = rows[0][0].shape[-2:]
+    columns = max(len(row) for row in rows)
+    canvas = np.full((len(rows) * (h + gap) - gap, columns * (w + gap) - gap, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            canvas[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = tensor_to_array(image)
+    return Image.fromarray(canvas)

@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .errors import ConfigError, command
+from .images import IMAGE_SUFFIXES, open_image, pil_to_tensor, tensor_to_pil
 from .models import Generator
 from .pretrained import load_generator
 from .test_mode import apply_test_mode
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 Backend = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -93,8 +93,7 @@ class ImageTranslator:
     def to_tensor(self, image: Image.Image) -> tuple[torch.Tensor, tuple[int, int]]:
         image = image.convert(self.input_mode)
         w, h, canvas_w, canvas_h = self.canvas_size(*image.size)
-        array = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 127.5 - 1.0
-        tensor = torch.from_numpy(array.reshape(h, w, -1)).permute(2, 0, 1).unsqueeze(0)
+        tensor = pil_to_tensor(image.resize((w, h), Image.BICUBIC)).unsqueeze(0)
         pad = (0, canvas_w - w, 0, canvas_h - h)
         if any(pad):
             # reflect needs the pad to be smaller than the side; replicate covers tiny images
@@ -105,8 +104,7 @@ class ImageTranslator:
     @staticmethod
     def to_image(tensor: torch.Tensor, valid: tuple[int, int], size: tuple[int, int]) -> Image.Image:
         w, h = valid
-        array = ((tensor[:, :h, :w].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-        image = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+        image = tensor_to_pil(tensor[:, :h, :w])
         return image if image.size == size else image.resize(size, Image.BICUBIC)
 
     # -- translation --------------------------------------------------------------------------
@@ -139,15 +137,13 @@ def iter_inputs(path: Path) -> list[Path]:
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if files:
             return files
-        raise SystemExit(f"error: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
-    raise SystemExit(f"error: {path} does not exist")
+        raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
+    raise ConfigError(f"{path} does not exist")
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
-
-    from .images import open_image
-    from .pretrained import ModelLoadError
 
     parser = argparse.ArgumentParser(prog="python -m pix2pix_hub translate", description="Translate images with a trained model.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -162,16 +158,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="CPU fast path: fp32 matches eager PyTorch; bf16/int8 (OpenVINO; int8 needs nncf) are faster, not exact")
     args = parser.parse_args(argv)
     files = iter_inputs(args.input)
-    try:
-        translator = ImageTranslator.from_pretrained(args.model, args.direction, args.device, args.revision, args.test_mode,
-                                                     precision=args.precision)
-    except ModelLoadError as error:
-        raise SystemExit(f"error: {error}") from None
+    translator = ImageTranslator.from_pretrained(args.model, args.direction, args.device, args.revision, args.test_mode,
+                                                 precision=args.precision)
     args.output.mkdir(parents=True, exist_ok=True)
     root = args.input if args.input.is_dir() else args.input.parent
-    for file in tqdm(files, desc="translating", unit="img"):
-        target = args.output / file.relative_to(root).with_suffix(".png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        translator(open_image(file, mode=translator.input_mode, max_side=4096)).save(target)
+    with tqdm(files, desc="translating", unit="img") as progress:  # closed (its line ended) before any error
+        for file in progress:
+            target = args.output / file.relative_to(root).with_suffix(".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            translator(open_image(file, mode=translator.input_mode, max_side=4096)).save(target)
     print(f"wrote {len(files)} image(s) to {args.output}")
     return 0

@@ -7,8 +7,10 @@ import random
 import torch
 from torch import nn
 
+from .errors import ConfigError, Pix2PixHubError
 
-class NonFiniteLossError(RuntimeError):
+
+class NonFiniteLossError(Pix2PixHubError, RuntimeError):
     """A loss became NaN or Inf; raised before the optimizer applies its gradients."""
 
 
@@ -19,7 +21,7 @@ class GANLoss(nn.Module):
         super().__init__()
         losses = {"vanilla": nn.BCEWithLogitsLoss(), "lsgan": nn.MSELoss()}
         if gan_mode not in losses:
-            raise ValueError(f"unknown --gan_mode {gan_mode!r}: use vanilla or lsgan")
+            raise ConfigError(f"unknown --gan_mode {gan_mode!r}: use vanilla or lsgan")
         self.loss = losses[gan_mode]
 
     def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:

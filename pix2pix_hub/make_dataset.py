@@ -15,20 +15,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .images import BadImageError, open_image
-
-# The colours the default model was trained on; the app offers exactly these as brushes.
-SEGMENT_PALETTE = {
-    "sky": "#6fb1f0", "cloud": "#f2f2f2", "water": "#1d5fa8", "grass": "#6cc04a", "forest": "#1f6b2e",
-    "earth": "#9a7348", "rock": "#808080", "sand": "#e8d38f", "sunset": "#f28c28", "flower": "#d8344f",
-    "night": "#26263a",
-}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-def palette_array() -> np.ndarray:
-    return np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in SEGMENT_PALETTE.values()], np.uint8)
-
+from .errors import DataError, command
+from .images import IMAGE_SUFFIXES, BadImageError, open_image
+from .palette import palette_array
 
 def to_segments(photo: np.ndarray, smoothing: int = 9) -> np.ndarray:
     """RGB uint8 photo -> the same size painted in SEGMENT_PALETTE colours."""
@@ -74,7 +63,7 @@ def make_paired_dataset(input_dir: str | Path, output_dir: str | Path, kind: str
     """Write DIR/train and DIR/val aligned sketch|photo pairs; returns counts per split."""
     photos = sorted(p for p in Path(input_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not photos:
-        raise ValueError(f"{input_dir}: no photos found ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DataError(f"{input_dir}: no photos found ({', '.join(sorted(IMAGE_SUFFIXES))})")
     sketch = {"segments": to_segments, "edges": to_edges}[kind]
     rng = np.random.default_rng(seed)
     counts = {"train": 0, "val": 0}
@@ -95,6 +84,7 @@ def make_paired_dataset(input_dir: str | Path, output_dir: str | Path, kind: str
     return counts
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pix2pix_hub make-dataset", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,9 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops-per-image", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        counts = make_paired_dataset(args.input, args.output, args.kind, args.size, args.crops_per_image, seed=args.seed)
-    except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+    counts = make_paired_dataset(args.input, args.output, args.kind, args.size, args.crops_per_image, seed=args.seed)
     print(f"wrote {counts['train']} train and {counts['val']} val pairs to {args.output}")
     return 0

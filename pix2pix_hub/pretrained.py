@@ -15,6 +15,8 @@ from pathlib import Path
 import huggingface_hub
 from huggingface_hub import errors as hub_errors
 
+from .errors import ConfigError, Pix2PixHubError, first_line
+from .hub import hub_id_problem
 from .models import Generator, ResnetGenerator, UnetGenerator
 from .models.base import WeightMismatchError
 
@@ -22,7 +24,7 @@ GENERATOR_CLASSES: dict[str, type[Generator]] = {"unet": UnetGenerator, "resnet"
 DIRECTIONS = ("AtoB", "BtoA")
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(Pix2PixHubError, ValueError):
     """A model that cannot be loaded; the message says why and what to do."""
 
 
@@ -39,7 +41,7 @@ def save_model_folder(output_dir: str | Path, generators: dict[str, Generator], 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if set(generators) - set(DIRECTIONS):
-        raise ValueError(f"generators must be keyed by {DIRECTIONS}, got {sorted(generators)}")
+        raise ConfigError(f"generators must be keyed by {DIRECTIONS}, got {sorted(generators)}")
 
     def save(generator: Generator, folder: Path, direction: str) -> None:
         config = {**generator._hub_mixin_config, **metadata, "generator": generator_kind(generator),
@@ -73,7 +75,7 @@ def resolve_model_folder(path_or_id: str | Path, revision: str | None = None, su
         raise ModelLoadError(f"{path} is a file: pass the folder holding config.json and model.safetensors")
     if path.is_dir():
         return path
-    if str(path_or_id).count("/") != 1 or str(path_or_id).startswith((".", "/")):
+    if hub_id_problem(str(path_or_id)):
         raise ModelLoadError(f"{path_or_id!r} is neither a local folder nor a Hub id of the form user/name")
     patterns = ["config.json", "*.safetensors", "README.md"]
     if subfolder:
@@ -144,7 +146,7 @@ def load_generator(path_or_id: str | Path, direction: str | None = None, *, revi
         raise
     except Exception as error:  # noqa: BLE001 -- safetensors raises its own error types for a truncated file
         raise ModelLoadError(f"{folder}/model.safetensors cannot be read ({type(error).__name__}: "
-                             f"{str(error).splitlines()[0][:160] if str(error) else 'empty'}); download or save "
+                             f"{first_line(error, 160, 'empty')}); download or save "
                              "the model again") from error
     generator.hub_config = config  # what the app and translator need: domains, direction, test_mode
     return generator

@@ -23,7 +23,9 @@ import sys
 from pathlib import Path
 
 from huggingface_hub import SpaceCard, SpaceCardData
-from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+from .errors import Pix2PixHubError, command, first_line
+from .hub import hub_id_problem
 
 CHECKOUT = Path(__file__).resolve().parents[1]  # the source checkout holding app.py and examples/
 PACKAGE = Path(__file__).resolve().parent
@@ -47,21 +49,19 @@ as you draw. Made with [pix2pix-hub](https://github.com/pix2pix-hub/pix2pix-hub)
 """
 
 
-class PublishError(ValueError):
+class PublishError(Pix2PixHubError, ValueError):
     """A one-line reason why the Space cannot be built or pushed."""
 
 
 def check_repo_id(repo_id: str, what: str) -> str:
     """`user/name`, or a PublishError saying what is wrong."""
     repo_id = (repo_id or "").strip()
-    if repo_id.count("/") != 1 or repo_id.startswith((".", "/", "~")):
-        hint = " (a local folder: push it to the Hub first, with train.py --push_to_hub or `hf upload`)" \
-            if what == "model" and Path(repo_id).expanduser().exists() else ""
-        raise PublishError(f"--{what} {repo_id!r} is not a Hub id of the form user/name{hint}")
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as error:
-        raise PublishError(f"--{what} {repo_id!r} is not a valid Hub id: {error}") from None
+    if what == "model" and Path(repo_id).expanduser().exists():
+        raise PublishError(f"--{what} {repo_id!r} is not a Hub id of the form user/name (a local folder: push it to "
+                           "the Hub first, with train.py --push_to_hub or `hf upload`)")
+    problem = hub_id_problem(repo_id)
+    if problem:
+        raise PublishError(f"--{what} {repo_id!r} {problem}")
     return repo_id
 
 
@@ -77,7 +77,7 @@ def check_model_on_hub(model: str, token: str | None = None) -> bool:
     except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError):
         raise PublishError(f"model {model} not found on the Hub (or private and not readable with your token)") from None
     except errors.HfHubHTTPError as error:
-        raise PublishError(f"could not check model {model} on the Hub: {str(error).splitlines()[0]}") from None
+        raise PublishError(f"could not check model {model} on the Hub: {first_line(error)}") from None
     except OSError as error:  # connection refused, offline mode...
         raise PublishError(f"could not reach the Hub to check model {model}: {type(error).__name__}") from None
     files = {s.rfilename for s in info.siblings or []}
@@ -160,6 +160,7 @@ def publish_space(model: str, space: str, private: bool = False, token: str | No
     return f"https://huggingface.co/spaces/{repo.repo_id}"
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pix2pix_hub publish-space", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -172,15 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", metavar="DIR", help="example images (*.png) for the app (default: examples/)")
     parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the one `hf auth login` stored)")
     args = parser.parse_args(argv)
-    try:
-        model, space = check_repo_id(args.model, "model"), check_repo_id(args.space, "space")
-        if args.dry_run:
-            folder = build_space_folder(args.dry_run, model, space, args.title, args.examples)
-            print(f"wrote the Space for {model} to {folder} (dry run: nothing uploaded)")
-            return 0
-        url = publish_space(model, space, args.private, args.token, args.title, args.examples)
-    except PublishError as error:
-        raise SystemExit(f"error: {error}") from None
+    model, space = check_repo_id(args.model, "model"), check_repo_id(args.space, "space")
+    if args.dry_run:
+        folder = build_space_folder(args.dry_run, model, space, args.title, args.examples)
+        print(f"wrote the Space for {model} to {folder} (dry run: nothing uploaded)")
+        return 0
+    url = publish_space(model, space, args.private, args.token, args.title, args.examples)
     print(f"published {model} at {url}")
     return 0
 

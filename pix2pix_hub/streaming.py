@@ -33,8 +33,10 @@ import torch
 from PIL import Image
 
 from .config import DataConfig
-from .data import (BadImageError, DataError, check_pair_sizes, decode, is_hub_id, load_hub_split, make_item,
-                   scale_image, skip_or_raise)
+from .errors import DataError
+from .hub import is_hub_id, load_hub_split
+from .images import BadImageError
+from .transforms import check_pair_sizes, decode, make_item, scale_image, skip_or_raise
 
 
 def open_stream(name: str, split: str, columns: list[str]):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .errors import ConfigError
+
 TEST_MODES = ("eval", "reference_train")
 
 
@@ -20,7 +22,7 @@ def apply_test_mode(generator: nn.Module, mode: str) -> nn.Module:
     running statistics are left untouched, so switching back to eval later gives the same results.
     """
     if mode not in TEST_MODES:
-        raise ValueError(f"test_mode must be one of {TEST_MODES}, got {mode!r}")
+        raise ConfigError(f"test_mode must be one of {TEST_MODES}, got {mode!r}")
     training = mode == "reference_train"
     generator.train(training)
     for module in generator.modules():

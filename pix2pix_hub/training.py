@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .data import load_image_dataset
+from .errors import ConfigError, Pix2PixHubError, first_line
 from .losses import NonFiniteLossError
 from .recipes import RECIPES, Recipe
 
@@ -34,8 +35,12 @@ STATE_FILE = "training_state.json"  # written last: its presence marks a complet
 SAMPLES_FILE = "samples.png"  # the final validation grid, shown in the model card
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(Pix2PixHubError, RuntimeError):
     """A checkpoint could not be written (disk full, quota...); the previous one is intact."""
+
+
+class MissingCheckpointError(Pix2PixHubError, FileNotFoundError):
+    """--resume_from_checkpoint names a folder that is not a complete checkpoint."""
 
 
 # -- learning rate ------------------------------------------------------------------------------
@@ -91,7 +96,7 @@ def save_checkpoint(accelerator: Accelerator, recipe: Recipe, output_dir: Path, 
         shutil.rmtree(partial, ignore_errors=True)
         previous = list_checkpoints(output_dir)
         kept = f"{previous[-1].name} is kept and resumable" if previous else "there is no earlier checkpoint"
-        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        reason = first_line(error, 160)
         raise CheckpointError(f"could not write {final.name} ({type(error).__name__}: {reason}); is the disk full? "
                               f"{kept}: free space, then rerun with --resume_from_checkpoint latest") from None
     if accelerator.is_main_process:
@@ -124,7 +129,7 @@ def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
         if not path.is_dir() and (output_dir / resume_from).is_dir():  # a bare name: checkpoint-N in output_dir
             path = output_dir / resume_from
         if not (path / STATE_FILE).is_file():
-            raise FileNotFoundError(f"--resume_from_checkpoint {resume_from}: not a complete checkpoint folder "
+            raise MissingCheckpointError(f"--resume_from_checkpoint {resume_from}: not a complete checkpoint folder "
                                     f"(no {STATE_FILE}); pass 'latest' or a checkpoint-N folder")
         return path
     checkpoints = list_checkpoints(output_dir)
@@ -143,7 +148,7 @@ def load_checkpoint(accelerator: Accelerator, recipe: Recipe, path: Path) -> int
             accelerate_load(rng_file)
         accelerator.load_state(str(path))
     except Exception as error:  # noqa: BLE001 -- UnpicklingError (more than tensors), EOFError, zip errors...
-        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        reason = first_line(error, 160)
         raise CheckpointError(f"{path} cannot be resumed from ({type(error).__name__}: {reason}): a file in it is "
                               "damaged or holds objects other than tensors, which are never unpickled; resume from "
                               "another checkpoint-N folder") from None
@@ -208,7 +213,7 @@ def log_validation(accelerator: Accelerator, recipe: Recipe, batch: dict[str, to
 def validation_metrics(recipe: Recipe, rows: list[list[torch.Tensor]]) -> dict[str, float]:
     """Paired: output vs target (PSNR, SSIM, L1). Unpaired: cycle reconstruction error."""
     try:
-        from .evaluate import cycle_metrics, paired_metrics
+        from .metrics import cycle_metrics, paired_metrics
     except ImportError:  # evaluation extras missing: grids still work
         return {}
     outputs = torch.stack([row[1] for row in rows]).float()
@@ -231,7 +236,7 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
         kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
     )
     if accelerator.mixed_precision == "fp16" and not accelerator.native_amp:  # Accelerate would quietly run fp32
-        raise ValueError(f"--mixed_precision fp16 needs a GPU (this run is on {accelerator.device.type}); "
+        raise ConfigError(f"--mixed_precision fp16 needs a GPU (this run is on {accelerator.device.type}); "
                          "use --mixed_precision bf16 (autocast on the CPU) or no")
     return accelerator
 
@@ -306,56 +311,56 @@ def run_loop(accelerator, recipe, config, dataset, loader, validation_batch, ste
     out = config.output
     output_dir = Path(out.output_dir)
     accum = config.optim.gradient_accumulation_steps
-    progress = tqdm(total=total_steps, initial=step, disable=not accelerator.is_local_main_process, desc="steps")
-    metrics: dict[str, float] = {}
-    skipped_steps = 0
-    epoch = step // steps_per_epoch
-    while step < total_steps:
-        # Accelerate's loader passes its own epoch counter to dataset.set_epoch; set it, then skip,
-        # so that a resumed run (whose loader counter restarted at 0) reads the same data order.
-        loader.set_epoch(epoch)
-        batches = loader
-        done_in_epoch = step - epoch * steps_per_epoch
-        # resumed mid-epoch: skip what was already trained on, without loading it (a stream told where it
-        # resumes, `resume_items`, passes over that by itself, undecoded)
-        if done_in_epoch and not getattr(dataset, "resume_items", 0):
-            batches = accelerator.skip_first_batches(loader, done_in_epoch * accum)
-        lr = config.optim.learning_rate * lr_factor(config, epoch)
-        for batch in batches:
-            if config.data.streaming:  # no epochs known in advance: the schedule is spread over --max_steps
-                lr = config.optim.learning_rate * lr_factor(config, stretched_epoch(config, step))
-            with accelerator.accumulate(*recipe.networks.values()):
-                set_learning_rate(recipe, lr)
-                try:
-                    losses = recipe.training_step(batch)
-                except NonFiniteLossError as error:
-                    if config.optim.on_nonfinite_loss == "stop":
-                        good = list_checkpoints(output_dir)
-                        kept = f"{good[-1].name} is the last good checkpoint" if good else "no checkpoint was saved yet"
-                        raise NonFiniteLossError(f"{error} at step {step + 1}: stopped; {kept}. Lower --learning_rate, "
-                                                 "or pass --on_nonfinite_loss skip") from None
-                    skipped_steps += 1
-                    losses = None
-            if not accelerator.sync_gradients:
-                continue
-            step += 1
-            progress.update(1)
-            if losses is not None and (step % out.logging_steps == 0 or step == total_steps):
-                logs = {name: value.detach().item() for name, value in losses.items()} | {"lr": lr}
-                progress.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k.startswith("loss")})
-                accelerator.log(logs | {"skipped_steps": skipped_steps}, step=step)
-            if step % out.checkpointing_steps == 0:
-                checkpoint = save_checkpoint(accelerator, recipe, output_dir, step, out.checkpoints_total_limit)
-                if out.push_to_hub and out.push_checkpoints and accelerator.is_main_process:
-                    from .hub import push_output_dir
-                    push_output_dir(checkpoint, config, branch="checkpoints", path_in_repo=checkpoint.name)
-            if step % out.validation_steps == 0 and accelerator.is_main_process:
-                metrics = log_validation(accelerator, recipe, validation_batch, step,
-                                         output_dir / "samples" / f"step-{step:07d}.png")
-            if step >= total_steps:
-                break
-        epoch += 1
-    progress.close()
+    # `with`: the bar ends its line before an error is printed, whatever stops the loop
+    with tqdm(total=total_steps, initial=step, disable=not accelerator.is_local_main_process, desc="steps") as progress:
+        metrics: dict[str, float] = {}
+        skipped_steps = 0
+        epoch = step // steps_per_epoch
+        while step < total_steps:
+            # Accelerate's loader passes its own epoch counter to dataset.set_epoch; set it, then skip,
+            # so that a resumed run (whose loader counter restarted at 0) reads the same data order.
+            loader.set_epoch(epoch)
+            batches = loader
+            done_in_epoch = step - epoch * steps_per_epoch
+            # resumed mid-epoch: skip what was already trained on, without loading it (a stream told where it
+            # resumes, `resume_items`, passes over that by itself, undecoded)
+            if done_in_epoch and not getattr(dataset, "resume_items", 0):
+                batches = accelerator.skip_first_batches(loader, done_in_epoch * accum)
+            lr = config.optim.learning_rate * lr_factor(config, epoch)
+            for batch in batches:
+                if config.data.streaming:  # no epochs known in advance: the schedule is spread over --max_steps
+                    lr = config.optim.learning_rate * lr_factor(config, stretched_epoch(config, step))
+                with accelerator.accumulate(*recipe.networks.values()):
+                    set_learning_rate(recipe, lr)
+                    try:
+                        losses = recipe.training_step(batch)
+                    except NonFiniteLossError as error:
+                        if config.optim.on_nonfinite_loss == "stop":
+                            good = list_checkpoints(output_dir)
+                            kept = f"{good[-1].name} is the last good checkpoint" if good else "no checkpoint was saved yet"
+                            raise NonFiniteLossError(f"{error} at step {step + 1}: stopped; {kept}. Lower --learning_rate, "
+                                                     "or pass --on_nonfinite_loss skip") from None
+                        skipped_steps += 1
+                        losses = None
+                if not accelerator.sync_gradients:
+                    continue
+                step += 1
+                progress.update(1)
+                if losses is not None and (step % out.logging_steps == 0 or step == total_steps):
+                    logs = {name: value.detach().item() for name, value in losses.items()} | {"lr": lr}
+                    progress.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k.startswith("loss")})
+                    accelerator.log(logs | {"skipped_steps": skipped_steps}, step=step)
+                if step % out.checkpointing_steps == 0:
+                    checkpoint = save_checkpoint(accelerator, recipe, output_dir, step, out.checkpoints_total_limit)
+                    if out.push_to_hub and out.push_checkpoints and accelerator.is_main_process:
+                        from .hub import push_output_dir
+                        push_output_dir(checkpoint, config, branch="checkpoints", path_in_repo=checkpoint.name)
+                if step % out.validation_steps == 0 and accelerator.is_main_process:
+                    metrics = log_validation(accelerator, recipe, validation_batch, step,
+                                             output_dir / "samples" / f"step-{step:07d}.png")
+                if step >= total_steps:
+                    break
+            epoch += 1
     if skipped_steps:
         accelerator.print(f"skipped {skipped_steps} step(s) with a non-finite loss")
     return step, metrics

@@ -98,7 +98,7 @@ def test_cyclegan_directions(tiny_cyclegan):
 
 def test_brush_palette_and_model_list(tiny_model):
     import gradio as gr
-    from pix2pix_hub.make_dataset import SEGMENT_PALETTE
+    from pix2pix_hub.palette import SEGMENT_PALETTE
 
     demo = app.build_demo(tiny_model)
     pad = next(b for b in demo.blocks.values() if isinstance(b, gr.Sketchpad))

@@ -4,7 +4,8 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pix2pix_hub.make_dataset import SEGMENT_PALETTE, make_paired_dataset, palette_array, to_edges, to_segments
+from pix2pix_hub.make_dataset import make_paired_dataset, to_edges, to_segments
+from pix2pix_hub.palette import SEGMENT_PALETTE, palette_array
 
 
 def landscape(size=(320, 240)) -> Image.Image:
@@ -48,4 +49,4 @@ def test_cli_error_on_empty_input(tmp_path):
     (tmp_path / "empty").mkdir()
     result = subprocess.run([sys.executable, "-m", "pix2pix_hub", "make-dataset", "--input", str(tmp_path / "empty"),
                              "--output", str(tmp_path / "o")], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and result.stderr.strip().startswith("error:") and "no photos" in result.stderr
+    assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "no photos" in result.stderr

@@ -131,23 +131,22 @@ def test_space_app_builds_from_its_folder(space_folder, tiny_model, tmp_path):
     (["--model", "user/bad--name"], "is not a valid Hub id"),
     (["--model", MODEL, "--space", "user/bad name"], "--space 'user/bad name' is not a valid Hub id"),
 ])
-def test_bad_ids_give_one_line_errors(args, message, tmp_path):
+def test_bad_ids_give_one_line_errors(args, message, tmp_path, capsys):
     argv = ["--model", MODEL, "--space", SPACE] + args + ["--dry-run", str(tmp_path / "out")]
-    with pytest.raises(SystemExit) as exit_info:
-        space.main(argv)
-    text = str(exit_info.value.code)
+    assert space.main(argv) == 2
+    text = capsys.readouterr().err.removesuffix("\n")
     assert text.startswith("error: ") and message in text and "\n" not in text
     assert not (tmp_path / "out").exists()
 
 
-def test_local_folder_hint(tiny_model, tmp_path):
-    with pytest.raises(SystemExit, match="push it to the Hub first"):
-        space.main(["--model", str(tiny_model), "--space", SPACE, "--dry-run", str(tmp_path / "out")])
+def test_local_folder_hint(tiny_model, tmp_path, capsys):
+    assert space.main(["--model", str(tiny_model), "--space", SPACE, "--dry-run", str(tmp_path / "out")]) == 2
+    assert "push it to the Hub first" in capsys.readouterr().err
 
 
-def test_push_without_token(local_hub):  # local_hub: no HF_TOKEN, an empty token file
-    with pytest.raises(SystemExit, match=r"^error: no Hugging Face token: run `hf auth login`"):
-        space.main(["--model", MODEL, "--space", SPACE])
+def test_push_without_token(local_hub, capsys):  # local_hub: no HF_TOKEN, an empty token file
+    assert space.main(["--model", MODEL, "--space", SPACE]) == 2
+    assert capsys.readouterr().err.startswith("error: no Hugging Face token: run `hf auth login`")
 
 
 def test_model_check_on_a_hub_server(local_hub, tiny_model, tmp_path):

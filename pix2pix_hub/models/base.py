@@ -9,6 +9,8 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from ..errors import ConfigError, Pix2PixHubError
+
 REPO_URL = "https://github.com/pix2pix-hub/pix2pix-hub"
 
 
@@ -20,7 +22,7 @@ def norm_layer(norm: str):
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if norm == "none":
         return lambda channels: nn.Identity()
-    raise ValueError(f"unknown norm {norm!r}: use batch, instance or none")
+    raise ConfigError(f"unknown norm {norm!r}: use batch, instance or none")
 
 
 def uses_bias(norm: str) -> bool:
@@ -29,8 +31,8 @@ def uses_bias(norm: str) -> bool:
     return norm == "instance"
 
 
-class WeightMismatchError(ValueError):
-    pass
+class WeightMismatchError(Pix2PixHubError, ValueError):
+    """Weights that do not fit the generator's config (missing, unexpected or differently shaped tensors)."""
 
 
 class Generator(

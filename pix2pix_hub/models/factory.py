@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import init
 
+from ..errors import ConfigError
+
 from .base import Generator
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
 from .resnet import ResnetGenerator
@@ -20,11 +22,11 @@ def build_generator(netG: str, input_nc: int = 3, output_nc: int = 3, ngf: int =
         size = int(netG[5:])
         num_downs = size.bit_length() - 1
         if 2**num_downs != size:
-            raise ValueError(f"--netG {netG}: a U-Net size must be a power of two (unet_128, unet_256)")
+            raise ConfigError(f"--netG {netG}: a U-Net size must be a power of two (unet_128, unet_256)")
         return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout)
     if netG.startswith("resnet_") and netG.endswith("blocks") and netG[7:-6].isdigit():
         return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, n_blocks=int(netG[7:-6]))
-    raise ValueError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)}")
+    raise ConfigError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)}")
 
 
 def build_discriminator(netD: str, input_nc: int, ndf: int = 64, n_layers_D: int = 3, norm: str = "batch") -> nn.Module:
@@ -34,7 +36,7 @@ def build_discriminator(netD: str, input_nc: int, ndf: int = 64, n_layers_D: int
         return NLayerDiscriminator(input_nc, ndf, n_layers_D, norm)
     if netD == "pixel":
         return PixelDiscriminator(input_nc, ndf, norm)
-    raise ValueError(f"unknown --netD {netD!r}: use one of {', '.join(DISCRIMINATORS)}")
+    raise ConfigError(f"unknown --netD {netD!r}: use one of {', '.join(DISCRIMINATORS)}")
 
 
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
@@ -47,7 +49,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
         "orthogonal": lambda w: init.orthogonal_(w, gain=gain),
     }
     if init_type not in weight_init:
-        raise ValueError(f"unknown --init_type {init_type!r}: use one of {', '.join(weight_init)}")
+        raise ConfigError(f"unknown --init_type {init_type!r}: use one of {', '.join(weight_init)}")
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             weight_init[init_type](module.weight.data)

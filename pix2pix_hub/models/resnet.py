@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 from .base import Generator, norm_layer, uses_bias
 
 PADDING = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d}
@@ -34,7 +36,7 @@ class ResnetGenerator(Generator):
                  use_dropout: bool = False, n_blocks: int = 9, padding_type: str = "reflect"):
         super().__init__()
         if padding_type not in (*PADDING, "zero"):
-            raise ValueError(f"padding_type {padding_type!r}: use reflect, replicate or zero")
+            raise ConfigError(f"padding_type {padding_type!r}: use reflect, replicate or zero")
         make_norm, bias = norm_layer(norm), uses_bias(norm)
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), make_norm(ngf), nn.ReLU(True)]
         for i in range(2):

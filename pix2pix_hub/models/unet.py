@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 from .base import Generator, norm_layer, uses_bias
 
 
@@ -51,7 +53,7 @@ class UnetGenerator(Generator):
                  norm: str = "batch", use_dropout: bool = True):
         super().__init__()
         if num_downs < 5:
-            raise ValueError(f"num_downs={num_downs}: the U-Net needs at least 5 levels")
+            raise ConfigError(f"num_downs={num_downs}: the U-Net needs at least 5 levels")
         block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm, innermost=True)
         for _ in range(num_downs - 5):
             block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from PIL import Image
 from torch import nn
 
 from ..config import TrainConfig
+from ..images import image_grid
 from ..losses import ImagePool, NonFiniteLossError
 from ..models import Generator, build_discriminator, build_generator, init_weights
 
@@ -122,21 +122,3 @@ class Recipe:
                 g.train(mode)
         return image_grid(rows), rows
 
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """CHW in [-1, 1] -> HWC uint8 (grey images become RGB so rows can mix channel counts)."""
-    image = image.detach().float().cpu().clamp(-1, 1)
-    if image.shape[0] == 1:
-        image = image.expand(3, -1, -1)
-    return ((image.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
-
-
-def image_grid(rows: list[list[torch.Tensor]], gap: int = 2) -> Image.Image:
-    """Rows of equally sized CHW images, side by side, on white."""
-    h, w = rows[0][0].shape[-2:]
-    columns = max(len(row) for row in rows)
-    canvas = np.full((len(rows) * (h + gap) - gap, columns * (w + gap) - gap, 3), 255, np.uint8)
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row):
-            canvas[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = to_uint8(image)
-    return Image.fromarray(canvas)

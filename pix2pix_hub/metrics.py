@@ -1,0 +1,53 @@
+"""Image metrics on tensors, used by training (its validation batch) and by `evaluate`.
+
+Conventions: images are NCHW in [-1, 1]; L1 is on that scale (the pix2pix loss's); PSNR and SSIM are computed on
+[0, 1] (data_range 1; SSIM with an 11x11 Gaussian window, sigma 1.5, borders excluded, as skimage), per image and
+averaged. Identical images have infinite PSNR, reported as PSNR_CAP_DB.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from .errors import ConfigError
+
+PSNR_CAP_DB = 100.0
+SSIM_WINDOW = 11
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    return (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
+
+
+def per_image_metrics(fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    """{"l1", "psnr", "ssim"}: one value per image of two NCHW batches in [-1, 1]."""
+    if fake.shape != real.shape:
+        raise ConfigError(f"output {tuple(fake.shape)} and target {tuple(real.shape)} differ in shape")
+    fake01, real01 = to_unit_range(fake), to_unit_range(real)
+    psnr = peak_signal_noise_ratio(fake01, real01, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    return {"l1": 2 * (fake01 - real01).abs().mean((1, 2, 3)), "psnr": psnr.clamp(max=PSNR_CAP_DB),
+            "ssim": ssim_per_image(fake01, real01)}
+
+
+def ssim_per_image(fake01: torch.Tensor, real01: torch.Tensor) -> torch.Tensor:
+    """SSIM as Wang et al. and skimage compute it: the map's mean without the borders the 11x11 window
+    does not cover (torchmetrics' own mean includes its padded borders)."""
+    _, ssim_map = structural_similarity_index_measure(
+        fake01, real01, gaussian_kernel=True, sigma=1.5, kernel_size=SSIM_WINDOW, data_range=1.0,
+        reduction="none", return_full_image=True)
+    border = SSIM_WINDOW // 2
+    if min(ssim_map.shape[-2:]) > 2 * border:
+        ssim_map = ssim_map[..., border:-border, border:-border]
+    return ssim_map.mean((1, 2, 3))
+
+
+def paired_metrics(fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+    """Mean L1, PSNR (dB, capped at PSNR_CAP_DB) and SSIM of outputs vs targets (NCHW in [-1, 1])."""
+    return {name: float(values.mean()) for name, values in per_image_metrics(fake, real).items()}
+
+
+def cycle_metrics(real: torch.Tensor, reconstructed: torch.Tensor, suffix: str = "") -> dict[str, float]:
+    """How well a CycleGAN gets back to its input: L1 and PSNR of G_B(G_A(A)) vs A (or the reverse)."""
+    values = per_image_metrics(reconstructed, real)
+    return {f"cycle_l1{suffix}": float(values["l1"].mean()), f"cycle_psnr{suffix}": float(values["psnr"].mean())}
