@@ -22,7 +22,7 @@ def _opt(default: Any, help: str, choices: tuple | None = None):
 
 @dataclass
 class DataConfig:
-    dataset: str | None = _opt(None, "Hub dataset id or local folder (aligned A|B images, A/ + B/, trainA/ + trainB/, or a `datasets` folder)")
+    dataset: str | None = _opt(None, "Hub dataset id, local folder (aligned A|B images, A/ + B/, trainA/ + trainB/, or a `datasets` folder), or a name of the reference's datasets (facades, horse2zebra, mini_colorization...: downloaded once into the cache)")
     dataset_a: str | None = _opt(None, "unpaired: folder or Hub id holding domain A (with --dataset_b)")
     dataset_b: str | None = _opt(None, "unpaired: folder or Hub id holding domain B")
     split: str = _opt("train", "dataset split to train on")

@@ -13,6 +13,7 @@ processes, and a resumed run, read exactly the same images.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,22 @@ LAYOUTS = ("a Hub dataset id; a folder of aligned A|B images (optionally under t
 # -- finding the images ---------------------------------------------------------------------------
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def named_dataset(config: DataConfig, paired: bool, rank: int = 0) -> tuple[DataConfig, str]:
+    """--dataset NAME of one of the reference's datasets (neither a local folder nor a Hub id): the config
+    pointed at its folder in the cache, downloaded and unpacked once; and a note saying where it came from.
+    A name both of its scripts list (facades, maps) is the paired (pix2pix) one for paired recipes."""
+    name = config.dataset
+    if not name or Path(name).exists() or is_hub_id(name):
+        return config, ""
+    from .downloads import dataset_folder, lookup
+
+    entry = lookup(name, "dataset", prefer="pix2pix" if paired else "cyclegan")
+    if entry is None:
+        return config, ""
+    folder = dataset_folder(entry, announce=rank == 0)  # (a DownloadError says why it cannot be had)
+    return replace(config, dataset=str(folder)), f"the reference's {entry.kind} dataset {entry.name}, {entry.url}"
 
 
 def image_refs(dataset, column: str) -> list:
@@ -253,6 +270,7 @@ def load_image_dataset(config: DataConfig, *, paired: bool, split: str | None = 
     With --streaming, an endless `StreamingImageDataset` (streaming.py) instead, holding process `rank`'s
     part of the stream (of `world_size` processes)."""
     split = split or config.split
+    config, source = named_dataset(config, paired, rank)
     if config.streaming:
         from .streaming import load_streaming_dataset
         return load_streaming_dataset(config, paired=paired, split=split, train=train, seed=seed,
@@ -267,5 +285,6 @@ def load_image_dataset(config: DataConfig, *, paired: bool, split: str | None = 
         refs_a = refs_a[: config.max_train_samples]
         refs_b = refs_b[: config.max_train_samples] if refs_b is not None else None
     swap = config.direction == "BtoA"
+    description = f"{description} ({source})" if source else description
     return ImageDataset(refs_a, refs_b, config=config, paired=paired, train=train, seed=seed,
                         description=description, swap=swap)
