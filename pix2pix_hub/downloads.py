@@ -23,7 +23,6 @@ import re
 import shutil
 import socket
 import stat
-import sys
 import tarfile
 import tempfile
 import urllib.error
