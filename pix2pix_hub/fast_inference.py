@@ -80,18 +80,27 @@ def artefact_key(generator: nn.Module, runtime: str, precision: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def extra_inputs(module: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Inputs after the image that `module` takes (tiling.FrozenStatistics: normalisation statistics of fixed
+    shapes), as would reproduce the plain generator on `batch`; () for a plain generator."""
+    make = getattr(module, "extra_inputs", None)
+    return tuple(t.clone() for t in make(batch)) if make else ()
+
+
 def export_onnx(generator: nn.Module, path: Path, channels: int, size: int) -> Path:
-    """Export with dynamic N/H/W axes (legacy TorchScript exporter: fast, and exact for these nets)."""
+    """Export with dynamic N/H/W axes on the image (legacy TorchScript exporter: fast, and exact for these
+    nets); extra inputs (`extra_inputs`) keep their shapes and are named s0, s1, ..."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    example = torch.zeros(1, channels, size, size)
+    example = calibration_tensor(channels, size, size)
+    extras = extra_inputs(generator, example)
     axes = {0: "batch", 2: "height", 3: "width"}
     import warnings
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(generator, (example,), str(tmp), dynamo=False, opset_version=17, do_constant_folding=True,
-                          input_names=["image"], output_names=["output"],
-                          dynamic_axes={"image": axes, "output": axes})
+        torch.onnx.export(generator, (example, *extras), str(tmp), dynamo=False, opset_version=17,
+                          do_constant_folding=True, input_names=["image"] + [f"s{i}" for i in range(len(extras))],
+                          output_names=["output"], dynamic_axes={"image": axes, "output": axes})
     os.replace(tmp, path)
     return path
 
@@ -106,6 +115,10 @@ def calibration_batches(channels: int, height: int, width: int, count: int = 8, 
         image = image + 0.1 * torch.randn(image.shape, generator=generator)
         batches.append(image.clamp(-1, 1).numpy())
     return batches
+
+
+def calibration_tensor(channels: int, height: int, width: int, seed: int = 1) -> torch.Tensor:
+    return torch.from_numpy(calibration_batches(channels, height, width, count=1, seed=seed)[0])
 
 
 class FastRunner:
@@ -140,7 +153,7 @@ class FastRunner:
         compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
                                                      "INFERENCE_PRECISION_HINT": OV_PRECISION_HINT[self.precision]})
         request = compiled.create_infer_request()
-        return lambda array: request.infer({0: array})[0].copy()
+        return lambda *arrays: request.infer(dict(enumerate(arrays)))[0].copy()
 
     def _quantize(self, model, shape: tuple):
         import nncf
@@ -158,7 +171,8 @@ class FastRunner:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             self._ort_session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
         session = self._ort_session
-        return lambda array: session.run(None, {"image": array})[0]
+        names = [node.name for node in session.get_inputs()]
+        return lambda *arrays: session.run(None, dict(zip(names, arrays)))[0]
 
     # -- shape handling and verification ------------------------------------------------------
     def prepare(self, shape: Sequence[int]) -> bool:
@@ -172,11 +186,11 @@ class FastRunner:
     def _compile_verified(self, shape: tuple):
         try:
             run = self._openvino(shape) if self.runtime == "openvino" else self._onnxruntime(shape)
-            probe = torch.from_numpy(calibration_batches(shape[1], shape[2], shape[3], count=1, seed=1)[0])
-            probe = probe.expand(shape).contiguous()
+            probe = calibration_tensor(shape[1], shape[2], shape[3]).expand(shape).contiguous()
+            extras = extra_inputs(self.generator, probe)
             with torch.inference_mode():
-                expected = self.generator(probe).float().numpy()
-            diff = float(np.abs(run(probe.numpy()) - expected).max())
+                expected = self.generator(probe, *extras).float().numpy()
+            diff = float(np.abs(run(probe.numpy(), *(t.numpy() for t in extras)) - expected).max())
         except Exception as error:  # noqa: BLE001 -- any runtime failure means: run eager, say why
             self._fail(f"{self.name} failed for input {shape}: {type(error).__name__}: {error}")
             return None
@@ -192,11 +206,12 @@ class FastRunner:
         logger.warning("%s; running eager PyTorch instead", reason)
 
     @torch.inference_mode()
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
         batch = batch.float().contiguous()
         if not self.prepare(batch.shape):
-            return self.generator(batch).float()
-        return torch.from_numpy(self._compiled[tuple(batch.shape)](batch.numpy()))
+            return self.generator(batch, *extra).float()
+        arrays = (t.float().contiguous().numpy() for t in extra)
+        return torch.from_numpy(self._compiled[tuple(batch.shape)](batch.numpy(), *arrays))
 
 
 class EagerRunner:
@@ -204,8 +219,8 @@ class EagerRunner:
         self.generator, self.reason, self.name = generator, reason, "eager"
 
     @torch.inference_mode()
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.generator(batch.float()).float()
+    def __call__(self, batch: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        return self.generator(batch.float(), *extra).float()
 
 
 def _runtime_available(runtime: str) -> bool:
