@@ -10,7 +10,7 @@ import importlib
 import sys
 
 COMMANDS = {
-    "translate": ("pix2pix_hub.inference", "translate images or a folder with a trained model"),
+    "translate": ("pix2pix_hub.translate", "translate images or a folder with a trained model"),
     "convert": ("pix2pix_hub.convert", "turn reference .pth checkpoints into a Hub model folder"),
     "evaluate": ("pix2pix_hub.evaluate", "measure a model on a dataset (L1, PSNR, SSIM, FID/KID, cycle error)"),
     "download-dataset": ("pix2pix_hub.downloads", "download one of the reference's datasets by name (facades, horse2zebra...)"),

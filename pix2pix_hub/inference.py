@@ -1,29 +1,44 @@
-"""`ImageTranslator`: PIL in, PIL out, any size; and `python -m pix2pix_hub translate`.
+"""`ImageTranslator`: images in, images out, at the size the model should see them, in tiles when large.
 
-A generator wants NCHW in [-1, 1] with sides divisible by its `size_multiple` (256 for unet_256).
-The translator scales the image so its longer side is the training resolution, pads it (reflect) to
-that multiple, runs the net, crops the padding off and scales back to the input's size.
+    translator = ImageTranslator.from_pretrained("user/horse2zebra")          # ResNet: resolution="native"
+    zebra = translator(Image.open("horse.jpg"))                                 # PIL in, PIL out, same size
+    out16, info = translator.translate_array(read_array("scan.tif"))            # uint16/float in -> same out
+    print(info.describe())                                                      # "ran at 1600×1200 (native) ..."
+
+Resolution (`resolution=`): "model" scales the image so its longer side is the training resolution (the
+scale the model learnt its strokes and textures at) and the result back to the input's size; an integer
+does the same at that many px; "native" runs at the image's own pixels. Default: "native" for ResNet
+generators (CycleGAN: fully convolutional, normally run at the photo's size), "model" for the U-Net
+(pix2pix: its 8 levels reach a 1x1 bottleneck over exactly one training-size field of view; at several
+times that size each deep feature sees a fraction of the scene it was trained on). The canvas is padded
+(reflect) to the generator's size multiple and cropped back.
+
+Tiles (tiling.py): when a forward pass over the canvas would need more than `memory_budget` bytes (or with
+an explicit `tile`), the canvas runs in overlapping tiles blended without seams; InstanceNorm layers then
+use statistics of the whole image taken from a thumbnail of at most the same budget.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from .errors import ConfigError, command
-from .images import IMAGE_SUFFIXES, open_image, pil_to_tensor, tensor_to_pil
+from . import tiling
+from .errors import ConfigError
+from .images import DEPTH_NAMES, MIN_SIDE, BadImageError, convert_depth, read_array, scale_of, to_channels
 from .models import Generator
 from .pretrained import load_generator
 from .test_mode import apply_test_mode
 
-Backend = Callable[[torch.Tensor], torch.Tensor]
+Backend = Callable[..., torch.Tensor]
+DEFAULT_MEMORY_BUDGET = 1.5 * 2**30  # bytes of activations one forward pass may hold (tile and thumbnail size)
 
 
 def best_device() -> str:
@@ -34,33 +49,78 @@ def best_device() -> str:
     return "cpu"
 
 
+def parse_resolution(value) -> str | int:
+    """ "model", "native" or a positive integer (also given as a string on the command line)."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if value in ("model", "native") or (isinstance(value, int) and not isinstance(value, bool) and value >= MIN_SIDE):
+        return value
+    raise ConfigError(f"resolution {value!r}: use model (the training scale), native (the image's own pixels) "
+                      f"or a longer side in px (at least {MIN_SIDE})")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What happened to one image: its size, the size the model ran at and how."""
+
+    input_size: tuple[int, int]  # (width, height)
+    run_size: tuple[int, int]
+    resolution: str | int
+    plan: str  # "whole image" or "N tiles of WxH"
+    backend: str
+    depth: str  # "8-bit", "16-bit", "float"
+
+    def describe(self) -> str:
+        (w, h), (rw, rh) = self.input_size, self.run_size
+        how = {"model": "the model's training scale", "native": "native"}.get(self.resolution, f"resolution {self.resolution}")
+        scaled = "" if (w, h) == (rw, rh) else f", output scaled back to {w}×{h}"
+        return f"ran at {rw}×{rh} ({how}){scaled}, {self.plan}, {self.depth}, {self.backend}"
+
+
 class ImageTranslator:
-    """Translate PIL images with a trained generator.
+    """Translate images with a trained generator; see the module's docstring for resolution and tiles.
 
     >>> translator = ImageTranslator.from_pretrained("user/facades-pix2pix")
     >>> photo = translator(Image.open("labels.png"))
     """
 
-    def __init__(self, generator: Generator, device: str | None = None, resolution: int | None = None,
-                 test_mode: str | None = None, backend: Backend | str | None = None, precision: str = "fp32"):
+    def __init__(self, generator: Generator, device: str | None = None, resolution: str | int | None = None,
+                 test_mode: str | None = None, backend: Backend | str | None = None, precision: str = "fp32",
+                 tile: int | str | None = "auto", overlap: int | None = None,
+                 memory_budget: float = DEFAULT_MEMORY_BUDGET):
         """`backend`: "auto" (default on CPU: the verified ONNX fast path, see fast_inference.py; eager on
-        CUDA/MPS), "eager", "openvino", "onnxruntime", or any callable NCHW tensor -> NCHW tensor.
-        `precision`: "fp32" (outputs within 1e-3 of eager), or opt-in "bf16"/"int8" on OpenVINO (faster, not exact)."""
+        CUDA/MPS), "eager", "openvino", "onnxruntime", or any callable NCHW tensor -> NCHW tensor (tiles then
+        run through it as they are, without whole-image statistics).
+        `precision`: "fp32" (outputs within 1e-3 of eager), or opt-in "bf16"/"int8" on OpenVINO (faster, not exact).
+        `tile`: "auto" (tiles only when the canvas exceeds `memory_budget`), None (never), or a side in px;
+        `overlap`: px shared by neighbouring tiles (default tiling.default_overlap)."""
         config = getattr(generator, "hub_config", {})
         self.device = device or best_device()
         self.test_mode = test_mode or config.get("test_mode", "eval")
         self.generator = apply_test_mode(generator.to(self.device), self.test_mode)
-        self.resolution = resolution or config.get("resolution", 256)
+        self.training_resolution = int(config.get("resolution", 256))
+        if resolution is None:
+            resolution = "model" if generator.netG.startswith("unet") else "native"
+        self.resolution = parse_resolution(resolution)
+        if not (tile in ("auto", None) or (isinstance(tile, int) and tile > 0)):
+            raise ConfigError(f"tile {tile!r}: use auto, none or a side in px")
+        self.tile, self.overlap, self.memory_budget = tile, overlap, float(memory_budget)
         self.size_multiple = generator.size_multiple
-        self.input_mode = "L" if generator._hub_mixin_config.get("input_nc", 3) == 1 else "RGB"
+        mixin = generator._hub_mixin_config
+        self.in_channels, self.out_channels = mixin.get("input_nc", 3), mixin.get("output_nc", 3)
+        self.input_mode = "L" if self.in_channels == 1 else "RGB"
+        self._bytes_per_pixel: float | None = None
+        self.precision, self._requested_backend = precision, backend
+        self._tile_runners: dict[tuple, Backend] = {}
         self.backend: Backend = self.run_eager
         self.backend_name = "eager"
         self.backend_reason: str | None = None
         if callable(backend):
             self.backend, self.backend_name = backend, getattr(backend, "name", "custom")
-        elif (backend or ("auto" if self.device == "cpu" else "eager")) != "eager":
+        elif self._fast_path_wanted():
             self.use_fast_path(backend or "auto", precision)
         self.last_seconds = 0.0
+        self.last_run: RunInfo | None = None
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, direction: str | None = None, device: str | None = None,
@@ -69,103 +129,112 @@ class ImageTranslator:
         generator = load_generator(path_or_id, direction, revision=revision, device=device)
         return cls(generator, device=device, test_mode=test_mode, **kwargs)
 
+    def _fast_path_wanted(self) -> bool:
+        backend = self._requested_backend
+        return not callable(backend) and (backend or ("auto" if self.device == "cpu" else "eager")) != "eager"
+
     def use_fast_path(self, backend: str = "auto", precision: str = "fp32") -> None:
         """Switch to the fastest verified CPU runner (falls back to eager, with `backend_reason` saying why)."""
         from .fast_inference import build_backend
 
-        _, _, canvas_w, canvas_h = self.canvas_size(self.resolution, self.resolution)
-        channels = 1 if self.input_mode == "L" else 3
-        runner = build_backend(self.generator, (1, channels, canvas_h, canvas_w), backend, precision)
+        side = tiling.round_up(self.training_resolution, self.size_multiple)
+        runner = build_backend(self.generator, (1, self.in_channels, side, side), backend, precision)
         self.backend, self.backend_name, self.backend_reason = runner, runner.name, runner.reason
 
     @torch.inference_mode()
-    def run_eager(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.generator(batch.to(self.device)).float().cpu()
+    def run_eager(self, batch: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        return self.generator(batch.to(self.device), *(t.to(self.device) for t in extra)).float().cpu()
 
-    # -- pre/post-processing ------------------------------------------------------------------
-    def canvas_size(self, width: int, height: int) -> tuple[int, int, int, int]:
-        """(scaled width, scaled height, canvas width, canvas height) for an input of that size."""
-        scale = self.resolution / max(width, height)
-        w, h = max(1, round(width * scale)), max(1, round(height * scale))
-        m = self.size_multiple
-        return w, h, math.ceil(w / m) * m, math.ceil(h / m) * m
+    def _frozen_runner(self, tile_shape: tuple) -> Backend:
+        """The runner for tiles with whole-image statistics: FrozenStatistics through the same kind of backend."""
+        if "frozen" not in self._tile_runners:
+            frozen = tiling.FrozenStatistics(self.generator)
+            if self._fast_path_wanted():
+                from .fast_inference import build_backend
+                runner = build_backend(frozen, tile_shape, self._requested_backend or "auto", self.precision)
+            else:
+                device = self.device
 
-    def to_tensor(self, image: Image.Image) -> tuple[torch.Tensor, tuple[int, int]]:
-        image = image.convert(self.input_mode)
-        w, h, canvas_w, canvas_h = self.canvas_size(*image.size)
-        tensor = pil_to_tensor(image.resize((w, h), Image.BICUBIC)).unsqueeze(0)
-        pad = (0, canvas_w - w, 0, canvas_h - h)
-        if any(pad):
-            # reflect needs the pad to be smaller than the side; replicate covers tiny images
-            mode = "reflect" if canvas_w - w < w and canvas_h - h < h else "replicate"
-            tensor = F.pad(tensor, pad, mode=mode)
-        return tensor, (w, h)
+                @torch.inference_mode()
+                def runner(batch, *stats):
+                    return frozen(batch.to(device), *(t.to(device) for t in stats)).float().cpu()
+                runner.name = "eager"
+            self._tile_runners["frozen"] = runner
+        return self._tile_runners["frozen"]
 
-    @staticmethod
-    def to_image(tensor: torch.Tensor, valid: tuple[int, int], size: tuple[int, int]) -> Image.Image:
-        w, h = valid
-        image = tensor_to_pil(tensor[:, :h, :w])
-        return image if image.size == size else image.resize(size, Image.BICUBIC)
+    # -- sizes ----------------------------------------------------------------------------------
+    @property
+    def bytes_per_pixel(self) -> float:
+        """Activation bytes a forward pass holds per input pixel (measured once, on a small probe)."""
+        if self._bytes_per_pixel is None:
+            self._bytes_per_pixel = tiling.activation_bytes_per_pixel(self.generator, self.in_channels)
+        return self._bytes_per_pixel
+
+    def run_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) the model runs at for an input of that size."""
+        if self.resolution == "native":
+            return width, height
+        side = self.training_resolution if self.resolution == "model" else self.resolution
+        scale = side / max(width, height)
+        return max(1, round(width * scale)), max(1, round(height * scale))
+
+    def plan(self, width: int, height: int) -> tiling.TilePlan:
+        multiple = self.size_multiple
+        tile = self.tile
+        if tile == "auto":
+            tile = tiling.auto_tile(self.bytes_per_pixel, tiling.round_up(height, multiple),
+                                    tiling.round_up(width, multiple), multiple, self.memory_budget)
+        return tiling.plan_tiles(height, width, multiple, tile, self.overlap)
 
     # -- translation --------------------------------------------------------------------------
-    def __call__(self, images: Image.Image | Sequence[Image.Image], batch_size: int = 8):
-        if self.test_mode == "reference_train":
-            batch_size = 1  # BatchNorm uses each batch's statistics: one image at a time, as the reference
-        single = isinstance(images, Image.Image)
-        images = [images] if single else list(images)
+    def translate_array(self, array: np.ndarray, out_dtype=None) -> tuple[np.ndarray, RunInfo]:
+        """HxW or HxWxC uint8 / uint16 / float32-in-[0, 1] array -> (HxWx`out_channels` array of `out_dtype`
+        (default: the input's), RunInfo). Only tiles are ever converted to float."""
         start = time.perf_counter()
-        outputs: list[Image.Image | None] = [None] * len(images)
-        prepared = [self.to_tensor(image) for image in images]
-        # images that share a canvas size run together
-        by_shape: dict[tuple, list[int]] = {}
-        for index, (tensor, _) in enumerate(prepared):
-            by_shape.setdefault(tuple(tensor.shape), []).append(index)
-        for indices in by_shape.values():
-            for chunk_start in range(0, len(indices), batch_size):
-                chunk = indices[chunk_start:chunk_start + batch_size]
-                result = self.backend(torch.cat([prepared[i][0] for i in chunk]))
-                for i, out in zip(chunk, result):
-                    outputs[i] = self.to_image(out, prepared[i][1], images[i].size)
+        out_dtype = np.dtype(out_dtype or array.dtype)
+        array = to_channels(array, self.in_channels)
+        height, width = array.shape[:2]
+        if min(width, height) < MIN_SIDE:
+            raise BadImageError(f"a {width}x{height} image is too small to translate (sides under {MIN_SIDE} px)")
+        run_w, run_h = self.run_size(width, height)
+        scaled = array if (run_w, run_h) == (width, height) else resize(array, run_w, run_h)
+        plan = self.plan(run_w, run_h)
+        scale = scale_of(scaled)
+        stats = None
+        run = self.backend
+        if plan.count > 1 and tiling.norm_layers(self.generator) and not callable(self._requested_backend):
+            side = max(MIN_SIDE, math.isqrt(int(self.memory_budget / self.bytes_per_pixel)))
+            stats = tiling.thumbnail_statistics(self.generator, scaled, scale, side, self.size_multiple)
+            run = self._frozen_runner((1, self.in_channels, plan.tile_h, plan.tile_w))
+        work_dtype = out_dtype if (run_w, run_h) == (width, height) else np.dtype(np.float32)
+        output = tiling.translate_tiles(run, scaled, scale, plan, self.out_channels, work_dtype, stats)
+        if (run_w, run_h) != (width, height):
+            output = convert_depth(resize(output, width, height), out_dtype)
         self.last_seconds = time.perf_counter() - start
+        info = RunInfo((width, height), (run_w, run_h), self.resolution, plan.describe(),
+                       getattr(run, "name", self.backend_name), DEPTH_NAMES[array.dtype])
+        self.last_run = info
+        return output, info
+
+    def translate(self, image: Image.Image) -> tuple[Image.Image, RunInfo]:
+        """PIL in (any mode: 16-bit "I;16" and float "F" at full precision), PIL 8-bit out, same size, and RunInfo."""
+        output, info = self.translate_array(read_array(image, channels=self.in_channels), np.uint8)
+        return Image.fromarray(output[:, :, 0] if output.shape[2] == 1 else output), info
+
+    def __call__(self, images: Image.Image | Sequence[Image.Image], batch_size: int = 8):
+        """PIL in, PIL out (8-bit, the input's size); a list gives a list. `batch_size` is kept for callers of
+        the earlier batched version: images now run one at a time (tiles bound the memory instead)."""
+        single = isinstance(images, Image.Image)
+        outputs = [self.translate(image)[0] for image in ([images] if single else images)]
         return outputs[0] if single else outputs
 
 
-def iter_inputs(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if files:
-            return files
-        raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
-    raise ConfigError(f"{path} does not exist")
-
-
-@command
-def main(argv: list[str] | None = None) -> int:
-    from tqdm.auto import tqdm
-
-    parser = argparse.ArgumentParser(prog="python -m pix2pix_hub translate", description="Translate images with a trained model.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model", required=True, help="Hub id or local model folder")
-    parser.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
-    parser.add_argument("--output", required=True, type=Path, help="folder for the translated images (PNG)")
-    parser.add_argument("--direction", choices=("AtoB", "BtoA"), help="CycleGAN models: which generator")
-    parser.add_argument("--device", help="cuda, mps or cpu (default: the fastest available)")
-    parser.add_argument("--revision", help="Hub branch, tag or commit")
-    parser.add_argument("--test_mode", choices=("eval", "reference_train"), help="default: what the model's config says")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
-                        help="CPU fast path: fp32 matches eager PyTorch; bf16/int8 (OpenVINO; int8 needs nncf) are faster, not exact")
-    args = parser.parse_args(argv)
-    files = iter_inputs(args.input)
-    translator = ImageTranslator.from_pretrained(args.model, args.direction, args.device, args.revision, args.test_mode,
-                                                 precision=args.precision)
-    args.output.mkdir(parents=True, exist_ok=True)
-    root = args.input if args.input.is_dir() else args.input.parent
-    with tqdm(files, desc="translating", unit="img") as progress:  # closed (its line ended) before any error
-        for file in progress:
-            target = args.output / file.relative_to(root).with_suffix(".png")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            translator(open_image(file, mode=translator.input_mode, max_side=4096)).save(target)
-    print(f"wrote {len(files)} image(s) to {args.output}")
-    return 0
+def resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bicubic (antialiased when shrinking) resize of an HxWxC array; uint8 stays uint8, others become float32
+    in [0, 1], so 16-bit images keep their precision."""
+    if array.dtype == np.uint8:
+        channels = [Image.fromarray(array[:, :, c]).resize((width, height), Image.BICUBIC) for c in range(array.shape[2])]
+        return np.stack([np.asarray(c) for c in channels], axis=2)
+    unit = array.astype(np.float32) / np.float32(scale_of(array))
+    channels = [Image.fromarray(unit[:, :, c], "F").resize((width, height), Image.BICUBIC) for c in range(unit.shape[2])]
+    return np.clip(np.stack([np.asarray(c) for c in channels], axis=2), 0.0, 1.0).astype(np.float32)
