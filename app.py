@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parent
 BUNDLED_MODEL = "models/default"  # the folder this repo serves as a Space
 DEFAULT_MODEL = "models/default"  # `publish-space` sets this line to the Space's model; PIX2PIX_MODEL overrides it
 EXAMPLE_MODELS = [DEFAULT_MODEL]  # Hub ids (user/name) may be added here; model folders under models/ are listed too
-MAX_SIDE = 1024
+MAX_SIDE = 1024  # uploads are scaled to fit this before the model sees them (the status line says so)
+APP_MEMORY_BUDGET = 0.5 * 2**30  # per request: larger passes run in tiles, so two visitors at once stay bounded
+RESOLUTIONS = [("the model's default", "default"), ("training scale", "model"), ("native (up to 1024 px)", "native")]
 CANVAS = 256
 CANVAS_HEIGHT = 420  # px on screen, same for the canvas, the upload box and the output
 # Small model outputs (128-256 px) are scaled up to fill the output box instead of sitting in a corner.
@@ -42,14 +44,16 @@ def _model_path(model_id: str) -> str:
 _LOADING = threading.Lock()  # concurrent first requests load a model once, not once each
 
 
-def load_translator(model_id: str, direction: str | None) -> ImageTranslator:
+def load_translator(model_id: str, direction: str | None, resolution: str = "default") -> ImageTranslator:
     with _LOADING:
-        return _load_translator(model_id, direction)
+        return _load_translator(model_id, direction, resolution)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_translator(model_id: str, direction: str | None) -> ImageTranslator:
-    return ImageTranslator.from_pretrained(_model_path(model_id), direction=direction, device="cpu")
+def _load_translator(model_id: str, direction: str | None, resolution: str = "default") -> ImageTranslator:
+    return ImageTranslator.from_pretrained(_model_path(model_id), direction=direction, device="cpu",
+                                           resolution=None if resolution == "default" else resolution,
+                                           memory_budget=APP_MEMORY_BUDGET)
 
 
 load_translator.cache_clear = _load_translator.cache_clear  # the lru_cache's own handles, as before
@@ -80,7 +84,8 @@ def _flatten(image: Image.Image) -> Image.Image:
 
 
 def to_input_image(value) -> Image.Image | None:
-    """Sketchpad/ImageEditor dict, PIL, numpy or path -> RGB PIL (None when there is nothing)."""
+    """Sketchpad/ImageEditor dict, PIL, numpy or path -> RGB PIL (None when there is nothing), scaled to fit
+    MAX_SIDE; `.info["uploaded_size"]` keeps the size it came with."""
     if isinstance(value, dict):
         comp = _to_pil(value.get("composite"))
         if comp is None:
@@ -97,9 +102,11 @@ def to_input_image(value) -> Image.Image | None:
     if image is None:
         return None
     image = _flatten(image)
+    uploaded = image.size
     if max(image.size) > MAX_SIDE:
         image = image.copy()
         image.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+    image.info["uploaded_size"] = uploaded
     return image
 
 
@@ -108,8 +115,8 @@ def is_blank(image: Image.Image) -> bool:
     return int(arr.max()) - int(arr.min()) < 8
 
 
-def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None):
-    """-> (translated PIL image or None, status markdown). Never raises."""
+def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None, resolution: str = "default"):
+    """-> (translated PIL image or None, status markdown saying at which size the model ran). Never raises."""
     try:
         image = to_input_image(value)
     except Exception as error:  # noqa: BLE001
@@ -123,9 +130,10 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
             direction = direction if direction in config["directions"] else "AtoB"
         else:
             direction = None
-        translator = load_translator(model_id, direction)
+        resolution = resolution if resolution in dict(map(reversed, RESOLUTIONS)) else "default"
+        translator = load_translator(model_id, direction, resolution)
         start = time.perf_counter()  # timed here: translator.last_seconds is shared by concurrent requests
-        output = translator(image)
+        output, info = translator.translate(image)
         seconds = time.perf_counter() - start
     except (ModelLoadError, OSError, ValueError) as error:
         msg = first_line(error)
@@ -139,7 +147,9 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
     # answer when two requests give the same image at once: a per-request PNG text chunk keeps them apart.
     output.info["pix2pix-hub-request"] = uuid.uuid4().hex
     extra = f" ({direction})" if direction else ""
-    return output, f"✅ {image.width}×{image.height} in {seconds * 1000:.0f} ms{extra}"
+    (width, height), uploaded = image.size, image.info.get("uploaded_size", image.size)
+    scaled = f"; the {uploaded[0]}×{uploaded[1]} upload was scaled to fit {MAX_SIDE} px" if uploaded != image.size else ""
+    return output, f"✅ {width}×{height} in {seconds * 1000:.0f} ms{extra}: model {info.describe()}{scaled}"
 
 
 def direction_choices(model_id: str):
@@ -182,6 +192,7 @@ def build_demo(model: str | None = None):
             model_box = gr.Dropdown(choices, value=model, label="Model (folder or Hub id)",
                                     allow_custom_value=True, scale=3)
             direction = gr.Radio(dir_choices, value="AtoB", label="Direction", visible=dir_visible, scale=2)
+            resolution = gr.Radio(RESOLUTIONS, value="default", label="Model runs at", scale=2, elem_id="resolution")
         model_status = gr.Markdown(status0)
         with gr.Row():
             with gr.Column():
@@ -208,8 +219,8 @@ def build_demo(model: str | None = None):
             # An example goes into the Upload tab (translated by upload.change): show that tab.
             examples.load_input_event.then(lambda: gr.Tabs(selected="upload"), None, tabs)
 
-        def run(which, s, u, m, d):
-            return translate(u if which == "upload" else s, m, d)
+        def run(which, s, u, m, d, r):
+            return translate(u if which == "upload" else s, m, d, r)
 
         def on_model(m):
             dc, vis, st = direction_choices(m)
@@ -217,16 +228,17 @@ def build_demo(model: str | None = None):
 
         # Live mode: the ImageEditor frontend dispatches `input` after every stroke/erase/undo (user edits only),
         # while its first `change` is swallowed as the "initial value" one, so `.change` misses the first stroke.
-        sketch.input(lambda s, m, d: ("sketch",) + translate(s, m, d), [sketch, model_box, direction],
+        sketch.input(lambda s, m, d, r: ("sketch",) + translate(s, m, d, r), [sketch, model_box, direction, resolution],
                      [last, output, timing], trigger_mode="always_last", show_progress="hidden",
                      api_name="translate_sketch")
         sketch.clear(lambda: ("sketch", None, "Draw something…"), None, [last, output, timing])
-        upload.change(lambda u, m, d: ("upload",) + translate(u, m, d), [upload, model_box, direction],
+        upload.change(lambda u, m, d, r: ("upload",) + translate(u, m, d, r), [upload, model_box, direction, resolution],
                       [last, output, timing], trigger_mode="always_last", api_name="translate_upload")
-        run_btn.click(run, [last, sketch, upload, model_box, direction], [output, timing], api_name="translate")
-        model_box.change(on_model, model_box, [direction, model_status]).then(
-            run, [last, sketch, upload, model_box, direction], [output, timing])
-        direction.change(run, [last, sketch, upload, model_box, direction], [output, timing])
+        everything = [last, sketch, upload, model_box, direction, resolution]
+        run_btn.click(run, everything, [output, timing], api_name="translate")
+        model_box.change(on_model, model_box, [direction, model_status]).then(run, everything, [output, timing])
+        direction.change(run, everything, [output, timing])
+        resolution.change(run, everything, [output, timing])
     # Room for bursts (50 clients at once are tested) without unbounded memory; 2 at a time on a 2-core Space.
     demo.queue(max_size=128, default_concurrency_limit=2)
     return demo

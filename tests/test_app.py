@@ -80,6 +80,18 @@ def test_huge_upload_is_downscaled(tiny_model):
     assert max(out.size) == app.MAX_SIDE and out.size == (1024, 819), status
 
 
+def test_status_says_at_which_size_the_model_ran(tiny_model, tiny_cyclegan):
+    big = sketch(256).resize((2000, 1500))
+    out, status = app.translate(big, tiny_model, None)  # pix2pix: its training scale by default
+    assert out.size == (1024, 768), status
+    assert "model ran at 128×96 (the model's training scale), output scaled back to 1024×768" in status
+    assert "the 2000×1500 upload was scaled to fit 1024 px" in status
+    out, status = app.translate(sketch(256).resize((400, 300)), tiny_model, None, "native")
+    assert out.size == (400, 300) and "model ran at 400×300 (native), whole image" in status, status
+    out, status = app.translate(sketch(200), tiny_cyclegan, "AtoB")  # CycleGAN: native by default
+    assert "model ran at 200×200 (native), whole image" in status and "upload was scaled" not in status, status
+
+
 def test_bad_model_gives_clear_status(tmp_path):
     for bad in ("no-such-folder-xyz", "nobody/no-such-model", str(tmp_path)):
         out, status = app.translate(sketch(), bad, None)
