@@ -55,6 +55,7 @@ class ModelConfig:
     ndf: int = _opt(64, "discriminator filters in the first conv layer")
     norm: str | None = _opt(None, "normalization (default: batch for pix2pix, instance for cyclegan)", ("batch", "instance", "none"))
     no_dropout: bool | None = _opt(None, "no dropout in the generator (default: dropout for pix2pix, none for cyclegan)")
+    upsample: str = _opt("transpose", "U-Net decoder: the reference's 4x4 ConvTranspose, or resize x2 then a 3x3 conv (no checkerboard; Odena et al. 2016)", ("transpose", "nearest", "bilinear"))
     init_type: str = _opt("normal", "weight initialization", ("normal", "xavier", "kaiming", "orthogonal"))
     init_gain: float = _opt(0.02, "scale for normal/xavier/orthogonal init")
     gan_mode: str | None = _opt(None, "GAN objective (default: vanilla for pix2pix, lsgan for cyclegan)", ("vanilla", "lsgan"))
@@ -136,6 +137,8 @@ class TrainConfig:
             raise ConfigError("--streaming reads a dataset of unknown length: pass --max_steps N (the learning-rate schedule spans those steps)")
         if self.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.data.load_size < self.data.resolution:
             raise ConfigError(f"--load_size {self.data.load_size} is smaller than --resolution {self.data.resolution}: the crop would not fit")
+        if self.model.upsample != "transpose" and not self.model.netG.startswith("unet_"):
+            raise ConfigError(f"--upsample {self.model.upsample} is for U-Net generators; {self.model.netG} has its own decoder: drop --upsample")
         if self.model.model == "cyclegan" and self.model.lambda_identity > 0 and self.data.input_nc != self.data.output_nc:
             raise ConfigError("--lambda_identity needs --input_nc == --output_nc; pass --lambda_identity 0")
         return self

@@ -76,3 +76,32 @@ def test_unknown_names_give_clear_errors():
         build_generator("unet_100")
     with pytest.raises(ValueError, match="basic"):
         build_discriminator("patch", 3)
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_resize_upsampling_has_no_transposed_convs_and_round_trips(tmp_path, upsample):
+    net = init_weights(build_generator("unet_32", 3, 3, 4, "batch", True, upsample=upsample))
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
+    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    net.save_pretrained(tmp_path)
+    loaded = UnetGenerator.from_pretrained(tmp_path)  # config.json says upsample: the same decoder is rebuilt
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.equal(net.eval()(x), loaded(x))
+
+
+def test_resize_upsampling_removes_the_checkerboard_at_init():
+    # A constant input through a freshly initialised decoder: transposed convs stamp a periodic pattern on it
+    # (uneven kernel overlap), resize-then-conv cannot (far from the borders every pixel sees the same weights).
+    torch.manual_seed(0)
+    for upsample, periodic in [("transpose", True), ("bilinear", False)]:
+        net = init_weights(build_generator("unet_32", 3, 3, 4, "none", False, upsample=upsample)).eval()
+        out = net(torch.full((1, 3, 32, 32), 0.5))[0, :, 8:-8, 8:-8]
+        spread = (out[:, 0::2, 0::2] - out[:, 1::2, 1::2]).abs().mean().item()
+        assert (spread > 1e-5) is periodic, (upsample, spread)
+
+
+def test_upsample_choice_is_checked():
+    with pytest.raises(ValueError, match="transpose, nearest, bilinear"):
+        build_generator("unet_32", upsample="pixelshuffle")
+    with pytest.raises(ValueError, match="U-Nets only"):
+        build_generator("resnet_6blocks", upsample="bilinear")

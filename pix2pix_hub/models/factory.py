@@ -17,14 +17,17 @@ DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 
 def build_generator(netG: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
-                    use_dropout: bool = False) -> Generator:
+                    use_dropout: bool = False, upsample: str = "transpose") -> Generator:
+    """`upsample` (U-Nets only): "transpose" as the reference, or resize-then-conv "nearest"/"bilinear"."""
     if netG.startswith("unet_") and netG[5:].isdigit():
         size = int(netG[5:])
         num_downs = size.bit_length() - 1
         if 2**num_downs != size:
             raise ConfigError(f"--netG {netG}: a U-Net size must be a power of two (unet_128, unet_256)")
-        return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout)
+        return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout, upsample)
     if netG.startswith("resnet_") and netG.endswith("blocks") and netG[7:-6].isdigit():
+        if upsample != "transpose":
+            raise ConfigError(f"--upsample {upsample} is for U-Nets only; {netG} keeps its ConvTranspose decoder")
         return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, n_blocks=int(netG[7:-6]))
     raise ConfigError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)}")
 

@@ -33,7 +33,8 @@ class Recipe:
     # -- building -----------------------------------------------------------------------------
     def new_generator(self, input_nc: int, output_nc: int) -> Generator:
         m = self.config.model
-        net = build_generator(m.netG, input_nc, output_nc, m.ngf, m.norm, use_dropout=not m.no_dropout)
+        net = build_generator(m.netG, input_nc, output_nc, m.ngf, m.norm, use_dropout=not m.no_dropout,
+                              upsample=m.upsample)
         return init_weights(net, m.init_type, m.init_gain)
 
     def new_discriminator(self, input_nc: int) -> nn.Module:
