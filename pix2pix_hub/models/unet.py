@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-
 from .base import Generator, norm_layer, uses_bias
 
 UPSAMPLE_MODES = ("transpose", "nearest", "bilinear")
@@ -81,7 +80,7 @@ class UnetGenerator(Generator):
             raise ConfigError(f"num_downs={num_downs}: the U-Net needs at least 5 levels")
         if upsample not in UPSAMPLE_MODES:
             raise ConfigError(f"unknown upsample {upsample!r}: use one of {', '.join(UPSAMPLE_MODES)}")
-        level = dict(norm=norm, upsample=upsample)
+        level = {"norm": norm, "upsample": upsample}
         block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, **level)
         for _ in range(num_downs - 5):
             block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, use_dropout=use_dropout, **level)
