@@ -13,9 +13,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, no install needed
 
-from pix2pix_hub import ImageTranslator  # noqa: E402
-from pix2pix_hub.images import image_grid, pil_to_tensor  # noqa: E402
-from pix2pix_hub.metrics import checkerboard_score  # noqa: E402
+from pix2pix_hub import ImageTranslator
+from pix2pix_hub.images import image_grid, pil_to_tensor
+from pix2pix_hub.metrics import checkerboard_score
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
