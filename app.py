@@ -18,6 +18,7 @@ from PIL import Image
 from pix2pix_hub.errors import first_line
 from pix2pix_hub.images import to_8bit
 from pix2pix_hub.inference import ImageTranslator
+
 # Brush colours = the colours make-dataset paints with, which the default model was trained on.
 from pix2pix_hub.palette import SEGMENT_PALETTE
 from pix2pix_hub.pretrained import ModelLoadError, read_model_config, resolve_model_folder

@@ -1,8 +1,9 @@
 """Typed training configuration and the `train.py` command line built from it.
 
-Each dataclass is one argparse group; each field is one `--flag` with the same name. Fields whose
-default depends on the model (pix2pix vs CycleGAN, as in the reference) default to None and are filled
-in by `TrainConfig.resolve()`.
+Each dataclass is one argparse group (its docstring is the group's description in `--help`); each field is one
+`--flag` with the same name. Fields whose default depends on the model (pix2pix vs CycleGAN, as in the
+reference) default to None here; each recipe declares its own values (`Recipe.defaults`), which
+`TrainConfig.resolve(defaults)` fills in.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def _opt(default: Any, help: str, choices: tuple | None = None):
 
 @dataclass
 class DataConfig:
+    """Where the images come from and how they are scaled, cropped and flipped (the reference's preprocessing)."""
+
     dataset: str | None = _opt(None, "Hub dataset id, local folder (aligned A|B images, A/ + B/, trainA/ + trainB/, or a `datasets` folder), or a name of the reference's datasets (facades, horse2zebra, mini_colorization...: downloaded once into the cache)")
     dataset_a: str | None = _opt(None, "unpaired: folder or Hub id holding domain A (with --dataset_b)")
     dataset_b: str | None = _opt(None, "unpaired: folder or Hub id holding domain B")
@@ -47,6 +50,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    """Which model, its generator and discriminator, and the weights of its losses. Options left unset take the
+    model's own defaults (the reference's): pix2pix or CycleGAN."""
+
     model: str = _opt("pix2pix", "what to train", ("pix2pix", "cyclegan"))
     netG: str | None = _opt(None, "generator: unet_256, unet_128 (any unet_<2^k>), resnet_9blocks, resnet_6blocks (any resnet_<n>blocks); default unet_256 for pix2pix, resnet_9blocks for cyclegan")
     netD: str = _opt("basic", "discriminator: 70x70 PatchGAN, n-layer PatchGAN, or 1x1 PixelGAN", ("basic", "n_layers", "pixel"))
@@ -70,6 +76,8 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
+    """Adam, the learning-rate schedule, how long to train, precision and speed options."""
+
     learning_rate: float = _opt(2e-4, "Adam learning rate")
     beta1: float = _opt(0.5, "Adam beta1")
     beta2: float = _opt(0.999, "Adam beta2")
@@ -90,6 +98,8 @@ class OptimConfig:
 
 @dataclass
 class OutputConfig:
+    """Checkpoints, validation grids, logging and uploading to the Hub."""
+
     output_dir: str = _opt("pix2pix-model", "where checkpoints, samples and the final model go")
     checkpointing_steps: int = _opt(500, "save a resumable checkpoint-{step} every N steps")
     checkpoints_total_limit: int | None = _opt(None, "keep at most N checkpoints (the newest)")
@@ -106,29 +116,21 @@ class OutputConfig:
     push_checkpoints: bool = _opt(False, "with --push_to_hub: also upload each checkpoint to a `checkpoints` branch")
 
 
-# (field, pix2pix default, cyclegan default) — the reference's model-specific defaults.
-MODEL_DEFAULTS = {
-    "netG": ("unet_256", "resnet_9blocks"),
-    "norm": ("batch", "instance"),
-    "no_dropout": (False, True),
-    "gan_mode": ("vanilla", "lsgan"),
-    "pool_size": (0, 50),
-}
-
-
 @dataclass
 class TrainConfig:
+    """Everything a training run needs: one group per dataclass."""
+
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
-    def resolve(self) -> "TrainConfig":
-        """Fill model-dependent defaults and check the combination; returns self."""
-        index = 0 if self.model.model == "pix2pix" else 1
-        for name, defaults in MODEL_DEFAULTS.items():
+    def resolve(self, model_defaults: dict[str, Any] | None = None) -> "TrainConfig":
+        """Fill the ModelConfig fields still None from `model_defaults` (the recipe's `defaults`: training.train
+        passes them) and check the combination; returns self."""
+        for name, value in (model_defaults or {}).items():
             if getattr(self.model, name) is None:
-                setattr(self.model, name, defaults[index])
+                setattr(self.model, name, value)
         if not self.data.dataset and not (self.data.dataset_a and self.data.dataset_b):
             raise ConfigError("no training data: pass --dataset PATH_OR_ID (or --dataset_a and --dataset_b for unpaired data)")
         if self.model.model == "pix2pix" and self.data.dataset_a:
@@ -163,14 +165,24 @@ def _flag_type(annotation):
     return annotation
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds `(default: X)` to an option's help unless its help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Train pix2pix or CycleGAN. Run with `python train.py ...` or `accelerate launch train.py ...`.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
+    hints = get_type_hints(TrainConfig)
     for group_field in dataclasses.fields(TrainConfig):
-        group_cls = get_type_hints(TrainConfig)[group_field.name]
-        group = parser.add_argument_group(group_field.name, group_cls.__doc__ if group_cls.__doc__ and not group_cls.__doc__.startswith(group_cls.__name__) else None)
+        group_cls = hints[group_field.name]
+        group = parser.add_argument_group(group_field.name, group_cls.__doc__)
         for f in dataclasses.fields(group_cls):
             kind = _flag_type(get_type_hints(group_cls)[f.name])
             kwargs = {"default": f.default, "help": f.metadata["help"], "dest": f"{group_field.name}.{f.name}"}

@@ -300,7 +300,7 @@ def write_converted_card(output_dir: Path, generators: dict[str, Generator], met
     from huggingface_hub import ModelCard, ModelCardData
 
     generator = next(iter(generators.values()))
-    config, source = generator._hub_mixin_config, metadata["converted_from"]
+    config, source = generator.config, metadata["converted_from"]
     cyclegan = metadata["model_type"] == "cyclegan"
     a, b = metadata["domain_a_name"], metadata["domain_b_name"]
     summary = (f"A CycleGAN with two `{generator.netG}` generators: `AtoB` turns {a} into {b}, `BtoA` the reverse."

@@ -213,7 +213,7 @@ def load_generators(model, direction: str | None, device: str) -> dict[str, Gene
     from .pretrained import load_generator, read_model_config, resolve_model_folder
 
     if isinstance(model, Generator):
-        trained = getattr(model, "hub_config", {}).get("direction", "AtoB")
+        trained = model.config.get("direction", "AtoB")
         return {direction or trained: model}
     if isinstance(model, dict):
         return {direction: model[direction]} if direction else dict(model)
@@ -221,7 +221,7 @@ def load_generators(model, direction: str | None, device: str) -> dict[str, Gene
     if config.get("directions") and direction is None:
         return {d: load_generator(model, d, device=device) for d in ("AtoB", "BtoA")}
     generator = load_generator(model, direction, device=device)
-    return {direction or generator.hub_config.get("direction", "AtoB"): generator}
+    return {direction or generator.config.get("direction", "AtoB"): generator}
 
 
 def evaluation_data(data: DataConfig | str, generators: dict[str, Generator], resolution: int, split: str):
@@ -229,7 +229,7 @@ def evaluation_data(data: DataConfig | str, generators: dict[str, Generator], re
 
     first_direction, first = next(iter(generators.items()))
     config = data if isinstance(data, DataConfig) else DataConfig(dataset=str(data), load_size=resolution)
-    channels = (first._hub_mixin_config.get("input_nc", 3), first._hub_mixin_config.get("output_nc", 3))
+    channels = (first.config.get("input_nc", 3), first.config.get("output_nc", 3))
     paired = len(generators) == 1  # for BtoA the dataset swaps A and B: its "A" is this generator's input
     config = dataclasses.replace(config, direction=first_direction if paired else "AtoB", resolution=resolution,
                                  input_nc=channels[0], output_nc=channels[1])
@@ -247,11 +247,11 @@ def evaluate(model, data: DataConfig | str, *, split: str = "test", direction: s
     """
     generators = load_generators(model, direction, device)
     first = next(iter(generators.values()))
-    config = getattr(first, "hub_config", {})
+    config = first.config
     resolution = resolution or config.get("resolution") or 256
     if resolution % first.size_multiple:
         raise ConfigError(f"--resolution {resolution} is not a multiple of {first.size_multiple}, which {first.netG} needs")
-    modes = {d: test_mode or getattr(g, "hub_config", {}).get("test_mode", "eval") for d, g in generators.items()}
+    modes = {d: test_mode or g.config.get("test_mode", "eval") for d, g in generators.items()}
     if "reference_train" in modes.values():
         batch_size = 1  # BatchNorm on batch statistics: one image at a time, as the reference's test.py
     dataset, data_config = evaluation_data(data, generators, resolution, split)

@@ -13,7 +13,7 @@ What happens:
    runner (or that shape) run eager, and the reason is logged and kept in `runner.reason`.
 3. `precision="bf16"` (opt-in, OpenVINO on CPUs with AVX512-BF16/AMX) and `precision="int8"` (opt-in, OpenVINO +
    NNCF post-training quantization) are not held to `atol`; their PSNR against fp32 is what
-   `python -m pix2pix_hub.bench --int8 --bf16` reports.
+   `python -m benchmarks.bench --int8 --bf16` reports.
 
 Generators in `reference_train` test mode (BatchNorm on batch statistics, dropout on) always run eager.
 """
@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, Pix2PixHubError
+from .models import Generator
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def weights_hash(module: nn.Module) -> str:
 
 
 def artefact_key(generator: nn.Module, runtime: str, precision: str) -> str:
-    config = getattr(generator, "_hub_mixin_config", {}) or {}
+    config = generator.config if isinstance(generator, Generator) else {}
     parts = {"weights": weights_hash(generator), "config": json.dumps(config, sort_keys=True, default=str),
              "class": type(generator).__name__, "torch": torch.__version__, "runtime": runtime_version(runtime),
              "precision": precision, "format": 1}

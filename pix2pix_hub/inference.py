@@ -94,7 +94,7 @@ class ImageTranslator:
         `precision`: "fp32" (outputs within 1e-3 of eager), or opt-in "bf16"/"int8" on OpenVINO (faster, not exact).
         `tile`: "auto" (tiles only when the canvas exceeds `memory_budget`), None (never), or a side in px;
         `overlap`: px shared by neighbouring tiles (default tiling.default_overlap)."""
-        config = getattr(generator, "hub_config", {})
+        config = generator.config
         self.device = device or best_device()
         self.test_mode = test_mode or config.get("test_mode", "eval")
         self.generator = apply_test_mode(generator.to(self.device), self.test_mode)
@@ -106,8 +106,7 @@ class ImageTranslator:
             raise ConfigError(f"tile {tile!r}: use auto, none or a side in px")
         self.tile, self.overlap, self.memory_budget = tile, overlap, float(memory_budget)
         self.size_multiple = generator.size_multiple
-        mixin = generator._hub_mixin_config
-        self.in_channels, self.out_channels = mixin.get("input_nc", 3), mixin.get("output_nc", 3)
+        self.in_channels, self.out_channels = config.get("input_nc", 3), config.get("output_nc", 3)
         self.input_mode = "L" if self.in_channels == 1 else "RGB"
         self._bytes_per_pixel: float | None = None
         self.precision, self._requested_backend = precision, backend

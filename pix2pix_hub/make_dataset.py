@@ -19,6 +19,7 @@ from .errors import DataError, command
 from .images import IMAGE_SUFFIXES, BadImageError, open_image
 from .palette import palette_array
 
+
 def to_segments(photo: np.ndarray, smoothing: int = 9) -> np.ndarray:
     """RGB uint8 photo -> the same size painted in SEGMENT_PALETTE colours."""
     palette = palette_array()

@@ -44,7 +44,7 @@ def save_model_folder(output_dir: str | Path, generators: dict[str, Generator], 
         raise ConfigError(f"generators must be keyed by {DIRECTIONS}, got {sorted(generators)}")
 
     def save(generator: Generator, folder: Path, direction: str) -> None:
-        config = {**generator._hub_mixin_config, **metadata, "generator": generator_kind(generator),
+        config = {**generator.config, **metadata, "generator": generator_kind(generator),
                   "netG": generator.netG, "direction": direction}
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "README.md").touch()  # keep the mixin from writing its own stub card; the real one comes later
@@ -141,12 +141,10 @@ def load_generator(path_or_id: str | Path, direction: str | None = None, *, revi
     if not any(folder.glob("*.safetensors")):
         raise ModelLoadError(f"{folder} has no model.safetensors")
     try:
-        generator = GENERATOR_CLASSES[kind].from_pretrained(folder, map_location=device)
+        return GENERATOR_CLASSES[kind].from_pretrained(folder, map_location=device)  # its .config: config.json
     except (WeightMismatchError, TypeError):  # weights or config.json arguments that do not fit: already clear
         raise
     except Exception as error:  # noqa: BLE001 -- safetensors raises its own error types for a truncated file
         raise ModelLoadError(f"{folder}/model.safetensors cannot be read ({type(error).__name__}: "
                              f"{first_line(error, 160, 'empty')}); download or save "
                              "the model again") from error
-    generator.hub_config = config  # what the app and translator need: domains, direction, test_mode
-    return generator

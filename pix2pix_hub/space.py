@@ -67,8 +67,7 @@ def check_repo_id(repo_id: str, what: str) -> str:
 
 def check_model_on_hub(model: str, token: str | None = None) -> bool:
     """The model exists (and is readable with `token`) and is a pix2pix-hub model; returns whether it is private."""
-    from huggingface_hub import HfApi
-    from huggingface_hub import errors
+    from huggingface_hub import HfApi, errors
 
     try:
         info = HfApi().model_info(model, revision="main", token=token)

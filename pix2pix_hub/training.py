@@ -14,13 +14,14 @@ import logging
 import math
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import safetensors.torch
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
@@ -247,9 +248,26 @@ def tracker_config(config: TrainConfig) -> dict:
             for group, values in config.to_dict().items() for key, value in values.items()}
 
 
+@dataclass
+class Run:
+    """The state of one training run, shared by the loop and the end of training."""
+
+    accelerator: Accelerator
+    recipe: Recipe
+    config: TrainConfig
+    dataset: Dataset  # an ImageDataset, or a StreamingImageDataset with --streaming
+    loader: DataLoader
+    validation_batch: dict[str, torch.Tensor]  # fixed for the whole run, so grids compare from step to step
+    total_steps: int
+    steps_per_epoch: int
+    step: int = 0  # optimizer steps done
+    metrics: dict[str, float] = field(default_factory=dict)  # the latest validation metrics
+    skipped_steps: int = 0  # steps skipped for a non-finite loss (--on_nonfinite_loss skip)
+
+
 def train(config: TrainConfig) -> Path:
     """Train, checkpoint, validate; write the final model folder (and push it). Returns output_dir."""
-    config.resolve()
+    config.resolve(RECIPES[config.model.model].defaults)
     output_dir = Path(config.output.output_dir)
     accelerator = make_accelerator(config)
     set_seed(config.optim.seed)  # the same initial weights on every process
@@ -269,111 +287,130 @@ def train(config: TrainConfig) -> Path:
         loader = prepare_stream_loader(accelerator, loader)
     else:
         loader = accelerator.prepare(loader)
-
-    accum = config.optim.gradient_accumulation_steps
-    if config.data.streaming:  # an endless stream of unknown length: one loop "epoch" spans the run
-        total_steps = steps_per_epoch = config.optim.max_steps
-    else:
-        # Accelerate also steps on the last batches of an epoch when fewer than `accum` are left
-        steps_per_epoch = max(1, math.ceil(len(loader) / accum))
-        total_steps = (config.optim.n_epochs + config.optim.n_epochs_decay) * steps_per_epoch
-        if config.optim.max_steps is not None:
-            total_steps = min(total_steps, config.optim.max_steps)
-
-    step = 0
-    if accelerator.is_main_process:
-        remove_partial_checkpoints(output_dir)
-    if config.output.resume_from_checkpoint:
-        checkpoint = find_checkpoint(output_dir, config.output.resume_from_checkpoint)
-        if checkpoint is None:
-            accelerator.print(f"no checkpoint in {output_dir}: starting from scratch")
-        else:
-            step = load_checkpoint(accelerator, recipe, checkpoint)
-            accelerator.print(f"resumed from {checkpoint} at step {step}")
-            if config.data.streaming and not config.data.dataloader_num_workers:  # the stream passes over them itself
-                dataset.resume_items = step * accum * config.optim.batch_size
-
+    run = Run(accelerator, recipe, config, dataset, loader, validation_batch, *count_steps(config, loader))
+    resume(run)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-        per_epoch = "passes over the stream count as epochs" if config.data.streaming else f"{steps_per_epoch} steps/epoch"
-        accelerator.print(f"{dataset.description}; {per_epoch}, {total_steps} steps, "
+        per_epoch = ("passes over the stream count as epochs" if config.data.streaming
+                     else f"{run.steps_per_epoch} steps/epoch")
+        accelerator.print(f"{dataset.description}; {per_epoch}, {run.total_steps} steps, "
                           f"{accelerator.num_processes} process(es), {accelerator.mixed_precision} precision")
     if config.output.report_to != "none":
         accelerator.init_trackers(config.output.tracker_project_name, config=tracker_config(config))
-
-    step, metrics = run_loop(accelerator, recipe, config, dataset, loader, validation_batch, step, total_steps,
-                             steps_per_epoch)
-    finish(accelerator, recipe, config, dataset, validation_batch, step, metrics)
+    run_loop(run)
+    finish(run)
     return output_dir
 
 
-def run_loop(accelerator, recipe, config, dataset, loader, validation_batch, step, total_steps, steps_per_epoch):
-    out = config.output
-    output_dir = Path(out.output_dir)
+def count_steps(config: TrainConfig, loader: DataLoader) -> tuple[int, int]:
+    """(total steps, steps per epoch), in optimizer steps."""
+    if config.data.streaming:  # an endless stream of unknown length: one loop "epoch" spans the run
+        return config.optim.max_steps, config.optim.max_steps
+    # Accelerate also steps on the last batches of an epoch when fewer than `accum` are left
+    steps_per_epoch = max(1, math.ceil(len(loader) / config.optim.gradient_accumulation_steps))
+    total_steps = (config.optim.n_epochs + config.optim.n_epochs_decay) * steps_per_epoch
+    if config.optim.max_steps is not None:
+        total_steps = min(total_steps, config.optim.max_steps)
+    return total_steps, steps_per_epoch
+
+
+def resume(run: Run) -> None:
+    """Drop half-written checkpoints; with --resume_from_checkpoint, restore the run's state and step."""
+    accelerator, config = run.accelerator, run.config
+    output_dir = Path(config.output.output_dir)
+    if accelerator.is_main_process:
+        remove_partial_checkpoints(output_dir)
+    if not config.output.resume_from_checkpoint:
+        return
+    checkpoint = find_checkpoint(output_dir, config.output.resume_from_checkpoint)
+    if checkpoint is None:
+        accelerator.print(f"no checkpoint in {output_dir}: starting from scratch")
+        return
+    run.step = load_checkpoint(accelerator, run.recipe, checkpoint)
+    accelerator.print(f"resumed from {checkpoint} at step {run.step}")
+    if config.data.streaming and not config.data.dataloader_num_workers:  # the stream passes over them itself
+        run.dataset.resume_items = run.step * config.optim.gradient_accumulation_steps * config.optim.batch_size
+
+
+def run_loop(run: Run) -> None:
+    """Train from run.step to run.total_steps, epoch after epoch."""
+    accelerator, config = run.accelerator, run.config
     accum = config.optim.gradient_accumulation_steps
+    epoch = run.step // run.steps_per_epoch
     # `with`: the bar ends its line before an error is printed, whatever stops the loop
-    with tqdm(total=total_steps, initial=step, disable=not accelerator.is_local_main_process, desc="steps") as progress:
-        metrics: dict[str, float] = {}
-        skipped_steps = 0
-        epoch = step // steps_per_epoch
-        while step < total_steps:
+    with tqdm(total=run.total_steps, initial=run.step, disable=not accelerator.is_local_main_process,
+              desc="steps") as progress:
+        while run.step < run.total_steps:
             # Accelerate's loader passes its own epoch counter to dataset.set_epoch; set it, then skip,
             # so that a resumed run (whose loader counter restarted at 0) reads the same data order.
-            loader.set_epoch(epoch)
-            batches = loader
-            done_in_epoch = step - epoch * steps_per_epoch
+            run.loader.set_epoch(epoch)
+            batches = run.loader
+            done_in_epoch = run.step - epoch * run.steps_per_epoch
             # resumed mid-epoch: skip what was already trained on, without loading it (a stream told where it
             # resumes, `resume_items`, passes over that by itself, undecoded)
-            if done_in_epoch and not getattr(dataset, "resume_items", 0):
-                batches = accelerator.skip_first_batches(loader, done_in_epoch * accum)
+            if done_in_epoch and not getattr(run.dataset, "resume_items", 0):
+                batches = accelerator.skip_first_batches(run.loader, done_in_epoch * accum)
             lr = config.optim.learning_rate * lr_factor(config, epoch)
             for batch in batches:
                 if config.data.streaming:  # no epochs known in advance: the schedule is spread over --max_steps
-                    lr = config.optim.learning_rate * lr_factor(config, stretched_epoch(config, step))
-                with accelerator.accumulate(*recipe.networks.values()):
-                    set_learning_rate(recipe, lr)
-                    try:
-                        losses = recipe.training_step(batch)
-                    except NonFiniteLossError as error:
-                        if config.optim.on_nonfinite_loss == "stop":
-                            good = list_checkpoints(output_dir)
-                            kept = f"{good[-1].name} is the last good checkpoint" if good else "no checkpoint was saved yet"
-                            raise NonFiniteLossError(f"{error} at step {step + 1}: stopped; {kept}. Lower --learning_rate, "
-                                                     "or pass --on_nonfinite_loss skip") from None
-                        skipped_steps += 1
-                        losses = None
+                    lr = config.optim.learning_rate * lr_factor(config, stretched_epoch(config, run.step))
+                with accelerator.accumulate(*run.recipe.networks.values()):
+                    losses = training_step(run, batch, lr)
                 if not accelerator.sync_gradients:
                     continue
-                step += 1
+                run.step += 1
                 progress.update(1)
-                if losses is not None and (step % out.logging_steps == 0 or step == total_steps):
-                    logs = {name: value.detach().item() for name, value in losses.items()} | {"lr": lr}
-                    progress.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k.startswith("loss")})
-                    accelerator.log(logs | {"skipped_steps": skipped_steps}, step=step)
-                if step % out.checkpointing_steps == 0:
-                    checkpoint = save_checkpoint(accelerator, recipe, output_dir, step, out.checkpoints_total_limit)
-                    if out.push_to_hub and out.push_checkpoints and accelerator.is_main_process:
-                        from .hub import push_output_dir
-                        push_output_dir(checkpoint, config, branch="checkpoints", path_in_repo=checkpoint.name)
-                if step % out.validation_steps == 0 and accelerator.is_main_process:
-                    metrics = log_validation(accelerator, recipe, validation_batch, step,
-                                             output_dir / "samples" / f"step-{step:07d}.png")
-                if step >= total_steps:
+                after_step(run, losses, lr, progress)
+                if run.step >= run.total_steps:
                     break
             epoch += 1
-    if skipped_steps:
-        accelerator.print(f"skipped {skipped_steps} step(s) with a non-finite loss")
-    return step, metrics
+    if run.skipped_steps:
+        accelerator.print(f"skipped {run.skipped_steps} step(s) with a non-finite loss")
 
 
-def finish(accelerator, recipe, config, dataset, validation_batch, step, metrics) -> None:
+def training_step(run: Run, batch: dict[str, torch.Tensor], lr: float) -> dict[str, torch.Tensor] | None:
+    """The recipe's step at learning rate `lr`; None for a step skipped for a non-finite loss."""
+    set_learning_rate(run.recipe, lr)
+    try:
+        return run.recipe.training_step(batch)
+    except NonFiniteLossError as error:
+        if run.config.optim.on_nonfinite_loss == "stop":
+            good = list_checkpoints(Path(run.config.output.output_dir))
+            kept = f"{good[-1].name} is the last good checkpoint" if good else "no checkpoint was saved yet"
+            raise NonFiniteLossError(f"{error} at step {run.step + 1}: stopped; {kept}. Lower --learning_rate, "
+                                     "or pass --on_nonfinite_loss skip") from None
+        run.skipped_steps += 1
+        return None
+
+
+def after_step(run: Run, losses: dict[str, torch.Tensor] | None, lr: float, progress: tqdm) -> None:
+    """Log, checkpoint and validate as often as the options say."""
+    accelerator, out, step = run.accelerator, run.config.output, run.step
+    output_dir = Path(out.output_dir)
+    if losses is not None and (step % out.logging_steps == 0 or step == run.total_steps):
+        logs = {name: value.detach().item() for name, value in losses.items()} | {"lr": lr}
+        progress.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k.startswith("loss")})
+        accelerator.log(logs | {"skipped_steps": run.skipped_steps}, step=step)
+    if step % out.checkpointing_steps == 0:
+        checkpoint = save_checkpoint(accelerator, run.recipe, output_dir, step, out.checkpoints_total_limit)
+        if out.push_to_hub and out.push_checkpoints and accelerator.is_main_process:
+            from .hub import push_output_dir
+            push_output_dir(checkpoint, run.config, branch="checkpoints", path_in_repo=checkpoint.name)
+    if step % out.validation_steps == 0 and accelerator.is_main_process:
+        run.metrics = log_validation(accelerator, run.recipe, run.validation_batch, step,
+                                     output_dir / "samples" / f"step-{step:07d}.png")
+
+
+def finish(run: Run) -> None:
     """Final samples, metrics, model folder and card; upload from the main process only."""
     from .hub import push_output_dir, write_model_card
 
+    accelerator, config, recipe, dataset = run.accelerator, run.config, run.recipe, run.dataset
     output_dir = Path(config.output.output_dir)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        metrics = log_validation(accelerator, recipe, validation_batch, step, output_dir / SAMPLES_FILE) or metrics
+        metrics = log_validation(accelerator, recipe, run.validation_batch, run.step,
+                                 output_dir / SAMPLES_FILE) or run.metrics
         from .pretrained import save_model_folder
         metadata = {"model_type": recipe.model_type, "domain_a_name": config.model.domain_a_name,
                     "domain_b_name": config.model.domain_b_name, "resolution": config.data.resolution,
@@ -383,7 +420,7 @@ def finish(accelerator, recipe, config, dataset, validation_batch, step, metrics
         if bad:
             accelerator.print(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0][0]}: {bad[0][1]}")
         if getattr(dataset, "streaming", False) and not config.data.dataloader_num_workers:  # (workers count their own)
-            accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {step} steps")
+            accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {run.step} steps")
         write_model_card(output_dir, config, metrics, skipped_images=len(bad))
         if config.output.push_to_hub:
             push_output_dir(output_dir, config)

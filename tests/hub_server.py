@@ -565,7 +565,7 @@ class HubErrors:
             for candidate in candidates:
                 try:
                     commit = repo.commit(candidate)
-                    commit.tree  # GitPython trusts a 40-hex sha blindly: reading the object checks it exists
+                    _ = commit.tree  # GitPython trusts a 40-hex sha blindly: reading the object checks it exists
                     break
                 except Exception:
                     commit = None

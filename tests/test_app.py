@@ -3,18 +3,19 @@ import io
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
 from pix2pix_hub.models import build_generator  # noqa: E402
 from pix2pix_hub.pretrained import save_model_folder  # noqa: E402
-from app_server import served_app  # noqa: E402
+
+from helpers import served_app  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -110,6 +111,7 @@ def test_cyclegan_directions(tiny_cyclegan):
 
 def test_brush_palette_and_model_list(tiny_model):
     import gradio as gr
+
     from pix2pix_hub.palette import SEGMENT_PALETTE
 
     demo = app.build_demo(tiny_model)

@@ -12,9 +12,8 @@ from PIL import Image, ImageDraw
 
 from pix2pix_hub.models import build_generator
 from pix2pix_hub.pretrained import save_model_folder
-from app_server import served_app
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import served_app
 
 
 def peak_memory_mib(pid: int) -> float:

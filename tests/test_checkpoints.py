@@ -15,11 +15,10 @@ import pytest
 import safetensors.torch
 import torch
 
-from synthetic_data import make_aligned_folder
+from helpers import ROOT, make_aligned_folder
 
-ROOT = Path(__file__).resolve().parents[1]
 INTERVAL = 2  # --checkpointing_steps
-TINY = ["--model", "pix2pix", "--netG", "unet_64", "--ngf", "8", "--ndf", "8", "--load_size", "72",
+TINY_CHECKPOINTED = ["--model", "pix2pix", "--netG", "unet_64", "--ngf", "8", "--ndf", "8", "--load_size", "72",
         "--resolution", "64", "--report_to", "none", "--validation_steps", "1000", "--logging_steps", "1",
         "--num_validation_images", "1", "--n_epochs", "1", "--n_epochs_decay", "1",  # the LR decays in epoch 2
         "--checkpointing_steps", str(INTERVAL)]
@@ -27,10 +26,11 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUF
 
 
 def command(data, out, *args):
-    return [sys.executable, str(ROOT / "train.py"), "--dataset", str(data), "--output_dir", str(out), *TINY, *map(str, args)]
+    return [sys.executable, str(ROOT / "train.py"), "--dataset", str(data), "--output_dir", str(out), *TINY_CHECKPOINTED, *map(str, args)]
 
 
-def run_train(data, out, *args, expect=0, **popen):
+def train_tiny(data, out, *args, expect=0, **popen) -> str:
+    """train.py on `data` with TINY_CHECKPOINTED and ARGS; asserts its exit code, returns its output."""
     result = subprocess.run(command(data, out, *args), cwd=ROOT, env=ENV, capture_output=True, text=True,
                             timeout=300, **popen)
     assert result.returncode == expect, result.stdout[-3000:] + result.stderr[-3000:]
@@ -84,7 +84,7 @@ def data(tmp_path_factory):
 def straight(data, tmp_path_factory):
     """The uninterrupted run: 6 steps, checkpoints 2, 4, 6 kept."""
     out = tmp_path_factory.mktemp("straight") / "run"
-    run_train(data, out, "--max_steps", 6)
+    train_tiny(data, out, "--max_steps", 6)
     return out
 
 
@@ -101,7 +101,7 @@ def test_sigkill_mid_checkpoint_and_mid_training_then_resume_is_exact(data, stra
 
     # 1. Killed while checkpoint-4 is being written: it is never taken for "latest", checkpoint-2 (the only
     #    good one, despite --checkpoints_total_limit 1) is, and at most one interval of steps is lost.
-    for attempt in range(3):  # the write takes tens of ms: should this busy machine stall the watcher past the
+    for _attempt in range(3):  # the write takes tens of ms: should this busy machine stall the watcher past the
         shutil.rmtree(out, ignore_errors=True)  # rename, it was not a kill mid-write; start over
         kill_when(data, out, *limited, appears="checkpoint-4.partial", log=tmp_path / "1.log")
         if not (out / "checkpoint-4").exists():
@@ -122,7 +122,7 @@ def test_sigkill_mid_checkpoint_and_mid_training_then_resume_is_exact(data, stra
     assert not list(out.glob("*.partial")) or [p.name for p in out.glob("*.partial")] == ["checkpoint-6.partial"]
 
     # 3. Resumed to the end: the same weights as the run that was never stopped.
-    log = run_train(data, out, *limited, "--resume_from_checkpoint", "latest")
+    log = train_tiny(data, out, *limited, "--resume_from_checkpoint", "latest")
     assert resumed_step(log) == 4
     assert_same(weights(out / "model.safetensors"), weights(straight / "model.safetensors"))
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-6", "checkpoint-98"]  # limit 1; 98 is no checkpoint
@@ -145,7 +145,7 @@ def limit_file_size(max_bytes: int):
 
 def test_full_disk_while_saving_keeps_the_previous_checkpoint(data, straight, tmp_path):
     out = resume_copy(straight, tmp_path)
-    log = run_train(data, out, "--max_steps", 6, "--checkpoints_total_limit", 1, "--resume_from_checkpoint", "latest",
+    log = train_tiny(data, out, "--max_steps", 6, "--checkpoints_total_limit", 1, "--resume_from_checkpoint", "latest",
                     expect=2, preexec_fn=limit_file_size(100_000))
     line = error_line(log)
     assert "could not write checkpoint-4" in line and "File too large" in line and "disk full" in line, line
@@ -154,7 +154,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(data, straight, tm
     for file in (straight / "checkpoint-2").iterdir():
         assert (out / "checkpoint-2" / file.name).read_bytes() == file.read_bytes()
 
-    log = run_train(data, out, "--max_steps", 6, "--resume_from_checkpoint", "latest")
+    log = train_tiny(data, out, "--max_steps", 6, "--resume_from_checkpoint", "latest")
     assert resumed_step(log) == 2
     assert_same(weights(out / "model.safetensors"), weights(straight / "model.safetensors"))
 
@@ -162,7 +162,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(data, straight, tm
 def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(data, straight, tmp_path):
     out = resume_copy(straight, tmp_path)
     # 1e39 overflows float32: the L1 term, hence the generator loss, is inf at the first resumed step.
-    log = run_train(data, out, "--max_steps", 6, "--lambda_l1", "1e39", "--resume_from_checkpoint", "latest", expect=2)
+    log = train_tiny(data, out, "--max_steps", 6, "--lambda_l1", "1e39", "--resume_from_checkpoint", "latest", expect=2)
     line = error_line(log)
     assert line == ("error: the G loss is inf at step 3: stopped; checkpoint-2 is the last good checkpoint. "
                     "Lower --learning_rate, or pass --on_nonfinite_loss skip"), line
@@ -173,7 +173,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(data, straight,
 
 def test_nonfinite_loss_skip_counts_and_never_touches_the_weights(data, straight, tmp_path):
     out = resume_copy(straight, tmp_path)
-    log = run_train(data, out, "--max_steps", 4, "--lambda_l1", "1e39", "--resume_from_checkpoint", "latest",
+    log = train_tiny(data, out, "--max_steps", 4, "--lambda_l1", "1e39", "--resume_from_checkpoint", "latest",
                     "--on_nonfinite_loss", "skip")
     assert "skipped 2 step(s) with a non-finite loss" in log
     final = weights(out / "model.safetensors")
@@ -202,6 +202,6 @@ def test_tampered_checkpoint_never_runs_code(data, straight, tmp_path, name):
     Accelerate alone skips an unreadable random_states file quietly, and the resume would not be exact."""
     out = resume_copy(straight, tmp_path)
     torch.save({"random_state": RunsCode(tmp_path / "ran")}, out / "checkpoint-2" / name)
-    line = error_line(run_train(data, out, "--max_steps", 4, "--resume_from_checkpoint", "latest", expect=2))
+    line = error_line(train_tiny(data, out, "--max_steps", 4, "--resume_from_checkpoint", "latest", expect=2))
     assert "checkpoint-2 cannot be resumed from (UnpicklingError" in line and "never unpickled" in line, line
     assert not (tmp_path / "ran").exists()

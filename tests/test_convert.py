@@ -22,7 +22,14 @@ import torch
 from huggingface_hub import ModelCard
 
 from pix2pix_hub import load_generator
-from pix2pix_hub.convert import ConvertError, GeneratorSpec, generator_from_checkpoint, infer_spec, main, read_checkpoint
+from pix2pix_hub.convert import (
+    ConvertError,
+    GeneratorSpec,
+    generator_from_checkpoint,
+    infer_spec,
+    main,
+    read_checkpoint,
+)
 from pix2pix_hub.models import build_generator
 from pix2pix_hub.test_mode import apply_test_mode
 
@@ -94,8 +101,8 @@ def test_converted_generator_reproduces_reference_outputs(tmp_path, netG, norm, 
     run_cli("--checkpoint", checkpoint, "--output", tmp_path / "model", *([] if use_dropout else ["--no_dropout"]))
 
     generator = load_generator(tmp_path / "model")
-    assert (generator.netG, generator._hub_mixin_config["norm"]) == (netG, norm)
-    assert generator._hub_mixin_config["use_dropout"] == use_dropout
+    assert (generator.netG, generator.config["norm"]) == (netG, norm)
+    assert generator.config["use_dropout"] == use_dropout
     x = seeded_input(input_nc, input_size(netG))
     index = expected["sample_index"].long()
     with torch.no_grad():
@@ -135,7 +142,7 @@ def test_old_instance_norm_running_stats_are_dropped(tmp_path):
     stale = {"model.model.1.model.2.running_mean": torch.zeros(16), "model.model.1.model.2.running_var": torch.ones(16),
              "model.model.1.model.2.num_batches_tracked": torch.tensor(0)}
     generator = generator_from_checkpoint({**weights, **stale})
-    assert generator._hub_mixin_config["norm"] == "instance"  # running stats without weights are not BatchNorm
+    assert generator.config["norm"] == "instance"  # running stats without weights are not BatchNorm
     resnet = {**state_dict_of("resnet_9blocks", "instance"), "model.2.running_mean": torch.zeros(8),
               "model.2.running_var": torch.ones(8), "model.10.conv_block.2.num_batches_tracked": torch.tensor(0)}
     assert generator_from_checkpoint(resnet).netG == "resnet_9blocks"
@@ -209,7 +216,7 @@ def test_cyclegan_pair_becomes_one_repo_with_a_card(tmp_path):
             "--output", tmp_path / "model", "--name", "horse2zebra", "--domain_a_name", "horse", "--domain_b_name", "zebra")
     root = json.loads((tmp_path / "model" / "config.json").read_text())
     assert root["model_type"] == "cyclegan" and root["directions"] == ["AtoB", "BtoA"] and root["test_mode"] == "eval"
-    assert load_generator(tmp_path / "model", "BtoA")._hub_mixin_config["input_nc"] == 1
+    assert load_generator(tmp_path / "model", "BtoA").config["input_nc"] == 1
     card = ModelCard.load(tmp_path / "model" / "README.md")
     assert card.data.library_name == "pix2pix-hub" and card.data.pipeline_tag == "image-to-image"
     assert {"cyclegan", "resnet_6blocks", "converted"} <= set(card.data.tags)

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import safetensors.torch
@@ -13,10 +12,10 @@ from PIL import Image
 from pix2pix_hub import ImageTranslator, ModelLoadError, ResnetGenerator, load_generator
 from pix2pix_hub.config import DataConfig
 from pix2pix_hub.data import load_image_dataset
-from synthetic_data import make_ab_folders, make_unpaired_folders
-from test_training import ROOT, run_train
 
-TINY = ["--model", "cyclegan", "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--load_size", "72",
+from helpers import ROOT, make_ab_folders, make_unpaired_folders, run_train
+
+TINY_CYCLEGAN = ["--model", "cyclegan", "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--load_size", "72",
         "--resolution", "64", "--report_to", "none", "--validation_steps", "1000", "--num_validation_images", "2",
         "--pool_size", "3"]
 
@@ -30,7 +29,7 @@ def horses(tmp_path_factory):
 def trained(horses, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "h2z"
     run_train("--dataset", horses, "--output_dir", out, "--max_steps", 3, "--checkpointing_steps", 3,
-              "--domain_a_name", "horse", "--domain_b_name", "zebra", *TINY)
+              "--domain_a_name", "horse", "--domain_b_name", "zebra", *TINY_CYCLEGAN)
     return out
 
 
@@ -88,7 +87,7 @@ def test_pix2pix_repo_refuses_btoa(tmp_path):
 
 
 def test_resume_is_exact_with_image_pools(horses, tmp_path):
-    common = ["--dataset", horses, "--checkpointing_steps", 4, *TINY]
+    common = ["--dataset", horses, "--checkpointing_steps", 4, *TINY_CYCLEGAN]
     run_train(*common, "--output_dir", tmp_path / "straight", "--max_steps", 10)
     run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 4)
     run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 10, "--resume_from_checkpoint", "latest")
@@ -103,5 +102,5 @@ def test_resume_is_exact_with_image_pools(horses, tmp_path):
 
 def test_paired_folders_also_train_cyclegan(tmp_path):
     data = make_ab_folders(tmp_path / "ab", n=4)
-    run_train("--dataset", data, "--output_dir", tmp_path / "o", "--max_steps", 1, "--checkpointing_steps", 100, *TINY)
+    run_train("--dataset", data, "--output_dir", tmp_path / "o", "--max_steps", 1, "--checkpointing_steps", 100, *TINY_CYCLEGAN)
     assert (tmp_path / "o" / "AtoB" / "model.safetensors").is_file()

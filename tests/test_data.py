@@ -11,13 +11,21 @@ import pytest
 import torch
 from PIL import Image
 
-from hub_server import set_offline
 from pix2pix_hub.config import DataConfig
 from pix2pix_hub.data import DataError, load_image_dataset
-from synthetic_data import (make_ab_folders, make_aligned_folder, make_metadata_folder, make_pair, make_parquet_dataset,
-                            make_unpaired_folders, side_by_side)
-from test_images import bomb
-from test_training import ROOT
+
+from helpers import (
+    ROOT,
+    bomb,
+    make_ab_folders,
+    make_aligned_folder,
+    make_metadata_folder,
+    make_pair,
+    make_parquet_dataset,
+    make_unpaired_folders,
+    side_by_side,
+)
+from hub_server import set_offline
 
 SMALL = dict(load_size=36, resolution=32)
 

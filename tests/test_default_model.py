@@ -3,16 +3,15 @@ the app's example paintings come out as pictures (smooth, photo-coloured regions
 import json
 import re
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from app_server import served_app
 from pix2pix_hub import ImageTranslator
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT, served_app
+
 MODEL = ROOT / "models" / "default"
 # Rows of each example (256x256, scripts/make_examples.py) painted in one colour, and what a photo has there.
 REGIONS = {

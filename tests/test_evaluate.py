@@ -19,7 +19,8 @@ from pix2pix_hub.evaluate import DistributionMetrics, evaluate, main
 from pix2pix_hub.hub import metrics_to_eval_results
 from pix2pix_hub.metrics import PSNR_CAP_DB, cycle_metrics, paired_metrics
 from pix2pix_hub.models import build_generator
-from synthetic_data import make_aligned_folder, make_unpaired_folders
+
+from helpers import make_aligned_folder, make_unpaired_folders
 
 
 @pytest.fixture(autouse=True)

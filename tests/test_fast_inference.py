@@ -2,21 +2,20 @@
 
 import logging
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from pix2pix_hub import ImageTranslator
-from pix2pix_hub import fast_inference
+from pix2pix_hub import ImageTranslator, fast_inference
 from pix2pix_hub.fast_inference import ATOL, build_backend, cached_onnx
 from pix2pix_hub.models import build_generator, init_weights
 from pix2pix_hub.pretrained import save_model_folder
 
+from helpers import ROOT
+
 pytest.importorskip("onnxruntime")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)

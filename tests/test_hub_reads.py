@@ -6,17 +6,16 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import datasets
 import pytest
 
-from hub_server import client_env, free_port, patch_clients
 from pix2pix_hub.config import DataConfig
 from pix2pix_hub.data import DataError, load_image_dataset
-from synthetic_data import make_parquet_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT, make_parquet_dataset
+from hub_server import client_env, free_port, patch_clients
+
 SMALL = {"load_size": 36, "resolution": 32}
 
 

@@ -2,9 +2,7 @@
 clear line (file name, what is wrong, what to do)."""
 
 import io
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,23 +11,7 @@ from PIL import Image
 
 from pix2pix_hub.images import MAX_PIXELS, BadImageError, open_image, pil_to_tensor, tensor_to_pil
 
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def png_bytes(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
-    """A PNG written by hand: any size in the header, whatever pixel data follows (PIL cannot write 16-bit RGB)."""
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows))
-            + png_chunk(b"IEND", b""))
-
-
-def bomb(path: Path, width: int = 20_000, height: int = 20_000) -> Path:
-    """A 20000x20000 PNG of a few hundred bytes: the header claims the size, the data is one row. Decoding
-    it would need 1.2 GB (and fail as truncated); it must be refused from the header."""
-    path.write_bytes(png_bytes(width, height, 8, 2, b"\x00" + bytes(3 * width)))
-    return path
+from helpers import bomb, png_bytes
 
 
 def assert_one_clear_line(error: BadImageError, path: Path, *words: str):

@@ -2,7 +2,12 @@ import pytest
 import torch
 
 from pix2pix_hub.models import (
-    ResnetGenerator, UnetGenerator, WeightMismatchError, build_discriminator, build_generator, init_weights,
+    ResnetGenerator,
+    UnetGenerator,
+    WeightMismatchError,
+    build_discriminator,
+    build_generator,
+    init_weights,
 )
 
 

@@ -14,13 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-from hub_server import client_env, free_port, patch_clients
 from pix2pix_hub import ImageTranslator, ModelLoadError, load_generator
 from pix2pix_hub.models import UnetGenerator, build_generator
 from pix2pix_hub.models.base import WeightMismatchError
 from pix2pix_hub.pretrained import save_model_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from hub_server import client_env, free_port, patch_clients
+
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
 

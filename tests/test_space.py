@@ -16,7 +16,8 @@ from pix2pix_hub import space
 from pix2pix_hub.models import build_generator
 from pix2pix_hub.pretrained import save_model_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+
 MODEL, SPACE = "someone/tiny-pix2pix", "someone/tiny-pix2pix-demo"
 
 

@@ -1,7 +1,6 @@
 """--streaming: parquet datasets served by the loopback Hub server (tests/hub_server.py) and read as a stream
 (pix2pix_hub/streaming.py): the pipeline in-process, then real train.py runs."""
 
-import hashlib
 import io
 import shutil
 import subprocess
@@ -17,10 +16,10 @@ from PIL import Image
 
 from pix2pix_hub.config import DataConfig, parse_args
 from pix2pix_hub.data import DataError, load_image_dataset
-from synthetic_data import make_metadata_folder, make_pair
-from test_training import run_train
 
-TINY = ["--netG", "unet_32", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32", "--report_to", "none",
+from helpers import key, make_metadata_folder, make_pair, run_train, stream_config, take
+
+TINY_32 = ["--netG", "unet_32", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32", "--report_to", "none",
         "--validation_steps", "1000", "--logging_steps", "1", "--num_validation_images", "2"]
 
 
@@ -55,23 +54,6 @@ def serve_pairs(hub, tmp_path: Path, repo_id: str, n: int = 8, shards: int = 1, 
         part.to_parquet(str(folder / "data" / f"train-{shard:05d}-of-{shards:05d}.parquet"))
     hub.add_repo(repo_id, folder, repo_type="dataset")
     return repo_id
-
-
-def key(tensor: torch.Tensor) -> str:
-    return hashlib.sha1(tensor.numpy().tobytes()).hexdigest()
-
-
-def take(dataset, n: int) -> list[dict]:
-    items = []
-    for item in dataset:
-        items.append(item)
-        if len(items) == n:
-            return items
-    return items
-
-
-def stream_config(repo_id: str, **overrides) -> DataConfig:
-    return DataConfig(dataset=repo_id, streaming=True, load_size=40, resolution=32, shuffle_buffer_size=4, **overrides)
 
 
 def test_stream_gives_transformed_pairs_deterministically(local_hub, tmp_path):
@@ -161,7 +143,7 @@ def test_train_py_streams_and_resumes_exactly(local_hub, tmp_path):
     repo = serve_pairs(local_hub, tmp_path, "stream/train", n=3, size=40)
     env = local_hub.client_env(offline=False)
     common = ["--model", "pix2pix", "--dataset", repo, "--streaming", "--shuffle_buffer_size", 2, "--checkpointing_steps", 2,
-              "--n_epochs", 1, "--n_epochs_decay", 1, *TINY]
+              "--n_epochs", 1, "--n_epochs_decay", 1, *TINY_32]
     log = run_train(*common, "--output_dir", tmp_path / "straight", "--max_steps", 5, env=env)
     text = log.stdout + log.stderr
     assert "streamed" in text and "streamed 1 complete pass(es) over the data in 5 steps" in text
@@ -188,7 +170,7 @@ def test_train_py_streams_with_two_processes(local_hub, tmp_path):
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     log = run_train("--model", "pix2pix", "--dataset", repo, "--streaming", "--max_steps", 2, "--gradient_accumulation_steps", 2,
-                    "--output_dir", tmp_path / "o", *TINY, launcher=launcher,
+                    "--output_dir", tmp_path / "o", *TINY_32, launcher=launcher,
                     env={**local_hub.client_env(offline=False), "ACCELERATE_USE_CPU": "1"})
     text = log.stdout + log.stderr
     assert "2 process(es)" in text and "process 0 of 2 reads its own part" in text
@@ -199,7 +181,8 @@ def test_train_py_streams_with_two_processes(local_hub, tmp_path):
 WORKERS_SCRIPT = """
 import sys, torch
 sys.path.insert(0, "tests")
-from test_streaming import key, load_image_dataset, stream_config, take
+from helpers import key, stream_config, take
+from pix2pix_hub.data import load_image_dataset
 dataset = load_image_dataset(stream_config(sys.argv[1], preprocess="none", no_flip=True), paired=True, seed=0)
 batches = take(torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2), 4)  # endless: two passes
 print([tuple(batch["A"].shape) for batch in batches], len({key(a) for batch in batches for a in batch["A"]}))

@@ -3,10 +3,10 @@
 import safetensors.torch
 import torch
 
-from pix2pix_hub.bench import OneDevice, synthetic_batch, train_config
+from benchmarks.bench import OneDevice, synthetic_batch, train_config
 from pix2pix_hub.recipes import RECIPES
-from synthetic_data import make_aligned_folder
-from test_training import TINY, run_train
+
+from helpers import TINY, make_aligned_folder, run_train
 
 
 def test_fast_flags_resume_exactly(tmp_path):

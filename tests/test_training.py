@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import safetensors.torch
@@ -12,19 +11,8 @@ import torch
 from PIL import Image
 
 from pix2pix_hub import ImageTranslator, UnetGenerator, load_generator
-from synthetic_data import make_aligned_folder
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--netG", "unet_128", "--ngf", "8", "--ndf", "8", "--load_size", "136", "--resolution", "128",
-        "--report_to", "none", "--validation_steps", "1000", "--logging_steps", "1", "--num_validation_images", "2"]
-
-
-def run_train(*args, env=None, launcher=None):
-    command = (launcher or [sys.executable]) + [str(ROOT / "train.py"), *map(str, args)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+from helpers import ROOT, TINY, make_aligned_folder, run_train
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from PIL import Image
 
 from pix2pix_hub.config import OptimConfig, TrainConfig
 from pix2pix_hub.training import lr_factor
-from synthetic_data import make_aligned_folder, make_unpaired_folders
-from test_training import ROOT, run_train
+
+from helpers import ROOT, make_aligned_folder, make_unpaired_folders, run_train
 
 # unet_32 at 32 px, ngf/ndf 4: a step takes milliseconds
 SMALL = ["--netG", "unet_32", "--ngf", "4", "--ndf", "4", "--load_size", "36", "--resolution", "32",

@@ -47,9 +47,27 @@ class Generator(
 
     `from_pretrained` loads strictly: weights that do not fit the config raise WeightMismatchError
     instead of leaving layers at random init (huggingface_hub's default is non-strict).
+
+    `config` is the generator's one public config (see there).
     """
 
     architecture: str = ""
+    _saved_config: dict = {}  # the config.json it was loaded from (set by _from_pretrained only; never mutated)
+
+    @property
+    def config(self) -> dict:
+        """A copy of this generator's config: its constructor arguments (input_nc, output_nc, ngf, norm, use_dropout,
+        num_downs or n_blocks...), and for a generator loaded by `from_pretrained` / `load_generator`, everything
+        else its config.json holds (model_type, generator, netG, direction, domain_a_name / domain_b_name,
+        resolution, test_mode, training arguments, metrics)."""
+        return {**self._saved_config, **self._hub_mixin_config}
+
+    @classmethod
+    def _from_pretrained(cls, *, config: dict | None = None, **kwargs):
+        # huggingface_hub passes the whole config.json here because this signature names `config`
+        model = super()._from_pretrained(**kwargs)
+        model._saved_config = dict(config or {})
+        return model
 
     @property
     def netG(self) -> str:
@@ -87,7 +105,7 @@ def load_state_dict_checked(model: nn.Module, state_dict: dict[str, torch.Tensor
         if wrong_shape:
             parts.append(f"{len(wrong_shape)} of another shape (e.g. {wrong_shape[0]}, file vs model)")
         raise WeightMismatchError(
-            f"the weights do not fit {type(model).__name__}({model._hub_mixin_config}): " + "; ".join(parts)
+            f"the weights do not fit {type(model).__name__}({model.config if isinstance(model, Generator) else ''}): " + "; ".join(parts)
             + ". Check netG/ngf/norm in config.json match the weights."
         )
     model.load_state_dict(state_dict, strict=True)

@@ -6,7 +6,6 @@ from torch import nn
 from torch.nn import init
 
 from ..errors import ConfigError
-
 from .base import Generator
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
 from .resnet import ResnetGenerator

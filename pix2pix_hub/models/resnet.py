@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-
 from .base import Generator, norm_layer, uses_bias
 
 PADDING = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d}

@@ -6,7 +6,7 @@ The training loop (`pix2pix_hub.training`) knows nothing else about pix2pix or C
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, ClassVar, Iterator
 
 import torch
 from accelerate import Accelerator
@@ -22,6 +22,8 @@ from ..models import Generator, build_discriminator, build_generator, init_weigh
 class Recipe:
     paired: bool = True
     model_type: str = ""
+    # ModelConfig fields this model sets when the command line leaves them unset (TrainConfig.resolve)
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: TrainConfig):
         self.config = config

@@ -1,4 +1,4 @@
-"""`python -m pix2pix_hub.bench [--quick] [--json out.json]`: how fast inference, training and data loading are.
+"""`python -m benchmarks.bench [--quick] [--json out.json]`: how fast inference, training and data loading are.
 
 Every figure is a median over repeated runs after warm-up, and every ratio compares two settings of the same
 weights measured side by side in this process (alternating, so a busy machine slows both alike):
@@ -36,10 +36,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import TrainConfig
-from .models import build_generator
+from pix2pix_hub.config import TrainConfig
+from pix2pix_hub.models import build_generator
 
-logger = logging.getLogger("pix2pix_hub.bench")
+logger = logging.getLogger("benchmarks.bench")
 TARGETS = {"inference unet_256": 3.4, "inference resnet_9blocks": 2.5, "train-cpu pix2pix step": 1.3,
            "train-gpu pix2pix img/s": 4.0, "data loader / training": 5.0}
 
@@ -96,7 +96,7 @@ def calibrated(generator: torch.nn.Module, size: int, seed: int = 0) -> torch.nn
     """Random-init generator whose BatchNorm running statistics come from inputs (as after training), so its
     outputs spread over (-1, 1) instead of sitting near 0 (which would make any |Δ| look small)."""
     torch.manual_seed(seed)
-    from .fast_inference import calibration_batches
+    from pix2pix_hub.fast_inference import calibration_batches
     batches = [torch.from_numpy(b) for b in calibration_batches(3, size, size, count=2, seed=seed)]
     norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if norms:
@@ -142,8 +142,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bench_inference(args) -> list[dict]:
-    from .fast_inference import calibration_batches
-    from .inference import ImageTranslator
+    from pix2pix_hub.fast_inference import calibration_batches
+    from pix2pix_hub.inference import ImageTranslator
 
     size = args.size
     rows = [{"section": "inference", "measure": "fp32 GEMM rate", "fast_value": gemm_gflops(), "unit": "GFLOP/s",
@@ -164,7 +164,8 @@ def bench_inference(args) -> list[dict]:
         diff = float((fast_out - eager_out).abs().max())
         repeats = args.repeats if netG.startswith("unet") else max(3, args.repeats // 2)
         with torch.inference_mode():
-            times = interleaved({"eager": lambda: generator(x), "fast": lambda: fast(x)}, repeats, args.warmup)
+            times = interleaved({"eager": lambda g=generator, x=x: g(x), "fast": lambda f=fast, x=x: f(x)}, repeats,
+                                args.warmup)
         gflop = conv_gflop(generator, x)
         extra = {"max_abs_diff": diff, "output_std": float(eager_out.std()), "setup_seconds": setup, "gflop": gflop,
                  "fast_gflop_per_s": gflop / median(times["fast"]), "backend_reason": translator.backend_reason,
@@ -179,7 +180,7 @@ def bench_inference(args) -> list[dict]:
 
 def bench_low_precision(precision, generator, netG, x, eager_out, fp32_runner, repeats, warmup) -> dict:
     """An opt-in lower-precision mode against the fp32 fast path; its PSNR against eager fp32."""
-    from .fast_inference import build_backend
+    from pix2pix_hub.fast_inference import build_backend
     runner = build_backend(generator, tuple(x.shape), "openvino", precision=precision)
     if runner.name == "eager":
         return {"section": "inference", "measure": f"{netG} {precision}", "skipped": runner.reason}
@@ -194,6 +195,8 @@ def bench_low_precision(precision, generator, netG, x, eager_out, fp32_runner, r
 
 # -- training -----------------------------------------------------------------------------------
 def train_config(model: str, quick: bool, ngf: int, **optim) -> TrainConfig:
+    from pix2pix_hub.recipes import RECIPES
+
     config = TrainConfig()
     config.data.dataset = "synthetic"
     config.model.model = model
@@ -204,7 +207,7 @@ def train_config(model: str, quick: bool, ngf: int, **optim) -> TrainConfig:
         config.model.ngf = ngf
     for key, value in optim.items():
         setattr(config.optim, key, value)
-    return config.resolve()
+    return config.resolve(RECIPES[config.model.model].defaults)
 
 
 class OneDevice:
@@ -227,7 +230,7 @@ class OneDevice:
 
 
 def make_recipe(config: TrainConfig, accelerator, autocast: torch.dtype | None = None, seed: int = 0):
-    from .recipes import RECIPES
+    from pix2pix_hub.recipes import RECIPES
     torch.manual_seed(seed)
     recipe = RECIPES[config.model.model](config)
     recipe.prepare(accelerator)
@@ -243,7 +246,7 @@ def make_recipe(config: TrainConfig, accelerator, autocast: torch.dtype | None =
 
 def synthetic_batch(batch_size: int, size: int, device, seed: int = 0) -> dict[str, torch.Tensor]:
     """A paired batch with something to learn: B is A with its colours inverted and channels reversed."""
-    from .fast_inference import calibration_batches
+    from pix2pix_hub.fast_inference import calibration_batches
     a = torch.from_numpy(np.concatenate(calibration_batches(3, size, size, count=batch_size, seed=seed))).to(device)
     return {"A": a, "B": -a.flip(1)}
 
@@ -346,11 +349,10 @@ def gpu_throughput(config, accelerator, autocast, batch_size, size, args, curve:
 
 # -- data ---------------------------------------------------------------------------------------
 def bench_data(args, consumed: dict[str, float]) -> list[dict]:
+    from PIL import Image
     from torch.utils.data import DataLoader
 
-    from PIL import Image
-
-    from .data import load_image_dataset
+    from pix2pix_hub.data import load_image_dataset
     count, width = (8, 64) if args.quick else (args.data_images, 512)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -413,7 +415,7 @@ def table(rows: list[dict]) -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pix2pix_hub.bench", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny nets and few repeats: checks that it runs")
     parser.add_argument("--json", type=Path, help="write every figure (and each repeat's time) here")
@@ -440,7 +442,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    report = {"machine": machine(), "command": "python -m pix2pix_hub.bench " + " ".join(argv or []), "rows": []}
+    report = {"machine": machine(), "command": "python -m benchmarks.bench " + " ".join(argv or []), "rows": []}
     print(json.dumps(report["machine"]))
     consumed: dict[str, float] = {}
     for section in args.sections:
