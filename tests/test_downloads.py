@@ -15,6 +15,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from pix2pix_hub import downloads
+from pix2pix_hub.config import DataConfig
+from pix2pix_hub.data import load_image_dataset
+from pix2pix_hub.downloads import DownloadError, dataset_folder, lookup
+
 from download_server import (
     FileServer,
     SilentServer,
@@ -23,14 +29,8 @@ from download_server import (
     tar_gz,
     zip_bytes,
 )
-from synthetic_data import make_aligned_folder, make_unpaired_folders
+from helpers import ROOT, make_aligned_folder, make_unpaired_folders
 
-from pix2pix_hub import downloads
-from pix2pix_hub.config import DataConfig
-from pix2pix_hub.data import load_image_dataset
-from pix2pix_hub.downloads import DownloadError, dataset_folder, lookup
-
-ROOT = Path(__file__).resolve().parents[1]
 FACADES = "/pix2pix/datasets/facades.tar.gz"
 HORSES = "/cyclegan/datasets/horse2zebra.zip"
 
