@@ -13,9 +13,10 @@ import huggingface_hub
 import numpy as np
 import pytest
 import torch
-from huggingface_hub import ModelCard, hf_hub_download, snapshot_download
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download, snapshot_download  # noqa: F401 (MODEL_CLASS)
 from huggingface_hub import errors as hub_errors
 from PIL import Image
+from torch import nn  # noqa: F401 -- exec(MODEL_CLASS) below uses it
 
 from hub_server import LocalHub, client_env, free_port, patch_clients, set_offline
 
