@@ -4,7 +4,6 @@ float in and out, one-channel models, name collisions, bad files, resuming, and 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,7 +17,7 @@ from pix2pix_hub.models import build_generator, init_weights
 from pix2pix_hub.pretrained import save_model_folder
 from pix2pix_hub.translate import main
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 def tiny(netG="resnet_2blocks", channels=3, norm="instance"):
