@@ -1,0 +1,183 @@
+"""Live-demo latency in a real browser: `python app.py` on loopback, headless Debian Chromium driven by playwright.
+
+Each of N strokes is drawn with real mouse events; the page itself records the time of the mouse-up and the time
+the output <img> has a new `src` whose pixels are decoded and painted (its `load` event, then the next animation
+frame). Requests are counted per stroke from the mouse-down until the output is painted plus a short settle.
+The model's own time is the "in N ms" the app prints for each result: the baseline the browser/transport
+overhead is compared with, measured in the same run.
+
+Not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# Installed in the page before the app loads: mouse-up times and the paint time of each new output image.
+PAGE_PROBE = """
+window.__bench = {ups: [], painted: []};
+document.addEventListener('mouseup', () => window.__bench.ups.push(performance.now()), true);
+const watch = () => {
+  const seen = new WeakSet();
+  new MutationObserver(() => {
+    const img = document.querySelector('#output img');
+    if (!img || !img.src || img.dataset.benchSrc === img.src) return;
+    img.dataset.benchSrc = img.src;
+    const src = img.src;
+    const done = () => requestAnimationFrame(() => window.__bench.painted.push({t: performance.now(), src}));
+    if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+};
+if (document.body) watch(); else document.addEventListener('DOMContentLoaded', watch);
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(args: list[str], log_path: Path, timeout: float = 120) -> tuple[str, subprocess.Popen]:
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env.pop("SPACE_ID", None)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args, "--port", str(port)], cwd=ROOT,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return url, process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit(f"error: app.py did not start:\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.25)
+
+
+def drawing_area(page) -> dict:
+    """The bounding box of the drawable canvas in page coordinates."""
+    canvas = page.locator("#sketch canvas").first
+    canvas.wait_for(state="visible")
+    page.locator("#sketch button[aria-label='Brush']").first.wait_for(state="visible")
+    page.wait_for_timeout(1500)  # the editor loads its white background asynchronously
+    box = canvas.bounding_box()
+    side = min(box["width"], box["height"]) * 0.6  # the drawing area is centred in the editor's canvas
+    return {"x": box["x"] + (box["width"] - side) / 2, "y": box["y"] + (box["height"] - side) / 2,
+            "width": side, "height": side}
+
+
+def stroke_points(area: dict, index: int) -> list[tuple[float, float]]:
+    """A horizontal stroke, a little lower each time, wrapping around."""
+    y = area["y"] + area["height"] * (0.1 + 0.8 * ((index * 0.37) % 1.0))
+    return [(area["x"] + area["width"] * f, y + 4 * (i % 2)) for i, f in enumerate((0.1, 0.35, 0.6, 0.9))]
+
+
+def run_strokes(page, strokes: int, timeout_ms: int = 20000) -> list[dict]:
+    area = drawing_area(page)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    results = []
+    for index in range(strokes):
+        painted_before = page.evaluate("window.__bench.painted.length")
+        requests.clear()
+        points = stroke_points(area, index)
+        page.mouse.move(*points[0], steps=2)
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(x, y, steps=5)
+        page.mouse.up()
+        page.wait_for_function("(n) => window.__bench.painted.length > n", arg=painted_before, timeout=timeout_ms)
+        page.wait_for_timeout(300)  # let the stroke's trailing requests (status polls, downloads) land
+        up = page.evaluate("window.__bench.ups[window.__bench.ups.length - 1]")
+        painted = page.evaluate("(n) => window.__bench.painted[n].t", painted_before)
+        status = page.locator("#timing").inner_text()
+        model_ms = float(status.split(" in ")[1].split(" ms")[0]) if " in " in status and " ms" in status else None
+        results.append({"latency_ms": painted - up, "requests": len(requests), "model_ms": model_ms,
+                        "request_paths": [request_kind(r, page.url) for r in requests]})
+    return results
+
+
+def request_kind(url: str, base: str) -> str:
+    """/gradio_api/file=/tmp/gradio/<hash>/image.png -> /gradio_api/file=…: one name per kind of request."""
+    path = url.split("?")[0].replace(base.rstrip("/"), "")
+    return path.split("=")[0] + "=…" if "=" in path else path
+
+
+def summary(results: list[dict]) -> dict:
+    latency = [r["latency_ms"] for r in results]
+    model = [r["model_ms"] for r in results if r["model_ms"] is not None]
+    return {"strokes": len(results), "median_ms": statistics.median(latency), "max_ms": max(latency),
+            "min_ms": min(latency), "requests_per_stroke_median": statistics.median(r["requests"] for r in results),
+            "requests_per_stroke_max": max(r["requests"] for r in results),
+            "model_median_ms": statistics.median(model) if model else None,
+            "request_kinds": {kind: sum(r["request_paths"].count(kind) for r in results) / len(results)
+                              for kind in sorted({p for r in results for p in r["request_paths"]})}}
+
+
+def measure(model: str | None = None, strokes: int = 16, width: int = 1280, height: int = 1000,
+            log_dir: Path | None = None) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    log_dir = Path(log_dir or "/tmp")
+    url, process = serve(["--model", model] if model else [], log_dir / "browser_latency_server.log")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.add_init_script(PAGE_PROBE)
+                page.goto(url)
+                results = run_strokes(page, strokes)
+            finally:
+                browser.close()
+    finally:
+        process.terminate()
+        process.wait(15)
+    return {"viewport": f"{width}x{height}", **summary(results), "per_stroke": results}
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model folder or Hub id (default: what app.py serves, models/default)")
+    parser.add_argument("--strokes", type=int, default=16)
+    parser.add_argument("--json", type=Path, help="write every stroke's figures here")
+    args = parser.parse_args(argv)
+    result = measure(args.model, args.strokes)
+    result["cpu"] = cpu_model()
+    print(f"{result['strokes']} strokes on {result['cpu']} ({os.cpu_count()} cores): mouse-up -> output painted "
+          f"median {result['median_ms']:.0f} ms, max {result['max_ms']:.0f} ms; model median "
+          f"{result['model_median_ms']} ms; requests per stroke median {result['requests_per_stroke_median']}, "
+          f"max {result['requests_per_stroke_max']}")
+    print("requests per stroke by kind:", ", ".join(f"{k} {v:.1f}" for k, v in result["request_kinds"].items()))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
