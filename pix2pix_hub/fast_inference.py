@@ -153,8 +153,16 @@ class FastRunner:
         model.reshape({0: ov.PartialShape(list(shape))})
         compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
                                                      "INFERENCE_PRECISION_HINT": OV_PRECISION_HINT[self.precision]})
-        request = compiled.create_infer_request()
-        return lambda *arrays: request.infer(dict(enumerate(arrays)))[0].copy()
+        # One infer request per thread: a request runs one inference at a time ("Infer Request is busy"), and the
+        # app translates for two visitors at once.
+        requests = threading.local()
+
+        def run(*arrays: np.ndarray) -> np.ndarray:
+            if not hasattr(requests, "request"):
+                requests.request = compiled.create_infer_request()
+            return requests.request.infer(dict(enumerate(arrays)))[0].copy()
+
+        return run
 
     def _quantize(self, model, shape: tuple):
         import nncf

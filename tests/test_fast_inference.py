@@ -69,6 +69,21 @@ def test_auto_prefers_openvino():
     assert build_backend(tiny("unet_32", "batch"), (1, 3, 32, 32)).name == "openvino-fp32"
 
 
+def test_concurrent_calls_from_threads():
+    """Two visitors at once call one runner from two threads: each gets its own, correct answer (OpenVINO's
+    infer request runs one inference at a time: a shared one said "Infer Request is busy")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    generator = tiny("unet_64", "batch")
+    runner = build_backend(generator, (1, 3, 64, 64))
+    assert runner.name != "eager", runner.reason
+    batches = [torch.rand(1, 3, 64, 64) * 2 - 1 for _ in range(4)]
+    expected = [eager(generator, b) for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda i: runner(batches[i % 4]), range(32)))
+    assert all((out - expected[i % 4]).abs().max().item() <= ATOL for i, out in enumerate(outputs))
+
+
 def test_translator_odd_sizes_match_eager():
     generator = tiny("unet_64", "batch")
     fast = ImageTranslator(generator, device="cpu", resolution=80)
