@@ -22,6 +22,7 @@ from pix2pix_hub.inference import ImageTranslator
 # Brush colours = the colours make-dataset paints with, which the default model was trained on.
 from pix2pix_hub.palette import SEGMENT_PALETTE
 from pix2pix_hub.pretrained import ModelLoadError, read_model_config, resolve_model_folder
+from pix2pix_hub.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
 
 ROOT = Path(__file__).resolve().parent
 BUNDLED_MODEL = "models/default"  # the folder this repo serves as a Space
@@ -31,9 +32,18 @@ MAX_SIDE = 1024  # uploads are scaled to fit this before the model sees them (th
 APP_MEMORY_BUDGET = 0.5 * 2**30  # per request: larger passes run in tiles, so two visitors at once stay bounded
 RESOLUTIONS = [("the model's default", "default"), ("training scale", "model"), ("native (up to 1024 px)", "native")]
 CANVAS = 256
-CANVAS_HEIGHT = 420  # px on screen, same for the canvas, the upload box and the output
-# Small model outputs (128-256 px) are scaled up to fill the output box instead of sitting in a corner.
-CSS = "#output img { width: 100%; height: 100%; object-fit: contain; }"
+CANVAS_HEIGHT = 420  # px on screen: the upload box and the upload's output
+# The upload's output at its own pixel size (crisp where a high-DPI screen enlarges it), never stretched; smaller
+# only where the column is narrower. (The drawing's result is styled in pix2pix_hub/static/sketch_canvas.css.)
+CSS = """
+#output img { width: auto; height: auto; max-width: 100%; max-height: 100%; object-fit: contain;
+  image-rendering: pixelated; }
+#canvas .html-container { padding: 0; }
+"""
+# At most this many translations run at once, whichever way they come (queue events, the canvas's live
+# requests); a request waits at most BUSY_WAIT seconds for its turn, then says the server is busy.
+_RUNNING = threading.BoundedSemaphore(2)
+BUSY_WAIT = 30.0
 
 
 def _model_path(model_id: str) -> str:
@@ -133,9 +143,14 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
             direction = None
         resolution = resolution if resolution in dict(map(reversed, RESOLUTIONS)) else "default"
         translator = load_translator(model_id, direction, resolution)
-        start = time.perf_counter()  # timed here: translator.last_seconds is shared by concurrent requests
-        output, info = translator.translate(image)
-        seconds = time.perf_counter() - start
+        if not _RUNNING.acquire(timeout=BUSY_WAIT):
+            return None, "⚠️ The server is busy with other drawings; try again in a moment."
+        try:
+            start = time.perf_counter()  # timed here: translator.last_seconds is shared by concurrent requests
+            output, info = translator.translate(image)
+            seconds = time.perf_counter() - start
+        finally:
+            _RUNNING.release()
     except (ModelLoadError, OSError, ValueError) as error:
         msg = first_line(error)
         if model_id == BUNDLED_MODEL and not (ROOT / BUNDLED_MODEL).exists():
@@ -176,6 +191,28 @@ def example_files() -> list[str]:
     return sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
 
 
+def translate_canvas(value, model_id: str = DEFAULT_MODEL, direction: str | None = None,
+                     resolution: str = "default"):
+    """The canvas's value (a PNG data URL, '' when empty) -> (translated image or None, status). Never raises."""
+    try:
+        image = decode_sketch(value)
+    except SketchError as error:
+        return None, f"⚠️ Could not read the canvas: {error}"
+    return translate(image, model_id, direction, resolution)
+
+
+def translate_live(request) -> dict:
+    """The canvas's one request per stroke: {sketch, model, direction, resolution} -> {image: PNG data URL or
+    None, status}. What the page sends is checked like any form value; translate() never raises."""
+    if not isinstance(request, dict):
+        return {"image": None, "status": "⚠️ The canvas sent a request of the wrong shape; reload the page."}
+    model_id, direction, resolution = (request.get(k) for k in ("model", "direction", "resolution"))
+    image, status = translate_canvas(request.get("sketch"), model_id if isinstance(model_id, str) else DEFAULT_MODEL,
+                                     direction if isinstance(direction, str) else None,
+                                     resolution if isinstance(resolution, str) else "default")
+    return {"image": image_data_url(image), "status": status}
+
+
 def build_demo(model: str | None = None):
     import gradio as gr
 
@@ -186,63 +223,82 @@ def build_demo(model: str | None = None):
     except Exception:  # noqa: BLE001
         size = CANVAS
     dir_choices, dir_visible, status0 = direction_choices(model)
-    white = Image.new("RGB", (size, size), "white")
     with gr.Blocks(title="pix2pix-hub") as demo:
-        gr.Markdown("# pix2pix-hub\nDraw with the palette (or upload an image); the translation updates live.")
+        gr.Markdown("# pix2pix-hub\nPaint a landscape with the colours below (each one names what it paints), "
+                    "or upload an image: the translation updates at the end of every stroke.")
         with gr.Row():
             model_box = gr.Dropdown(choices, value=model, label="Model (folder or Hub id)",
                                     allow_custom_value=True, scale=3)
             direction = gr.Radio(dir_choices, value="AtoB", label="Direction", visible=dir_visible, scale=2)
             resolution = gr.Radio(RESOLUTIONS, value="default", label="Model runs at", scale=2, elem_id="resolution")
-        model_status = gr.Markdown(status0)
-        with gr.Row():
-            with gr.Column():
-                with gr.Tabs() as tabs:
-                    with gr.Tab("Draw", id="draw"):
-                        sketch = gr.Sketchpad(
-                            value={"background": white, "layers": [], "composite": white},
-                            type="pil", image_mode="RGBA", canvas_size=(size, size), label="Canvas",
-                            brush=gr.Brush(colors=list(SEGMENT_PALETTE.values()), default_size=12,
-                                           color_mode="fixed"),
-                            eraser=gr.Eraser(default_size=16), format="png", layers=False, transforms=(),
-                            height=CANVAS_HEIGHT, elem_id="sketch")
-                    with gr.Tab("Upload", id="upload"):
-                        upload = gr.Image(type="pil", label="Upload a photo or sketch",
-                                          sources=["upload", "clipboard"], height=CANVAS_HEIGHT, elem_id="upload")
-                run_btn = gr.Button("Translate", variant="primary")
-            with gr.Column():
-                output = gr.Image(type="pil", format="png", label="Translated", interactive=False,
-                                  height=CANVAS_HEIGHT, elem_id="output")
-                timing = gr.Markdown("Draw something…", elem_id="timing")
-        last = gr.State("sketch")
+        model_status = gr.Markdown(status0, elem_id="model-status")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Draw", id="draw") as draw_tab:
+                canvas = sketch_canvas(size, translate_live, model, elem_id="canvas")
+            with gr.Tab("Upload", id="upload") as upload_tab:
+                with gr.Row():
+                    upload = gr.Image(type="pil", label="Upload a photo or sketch", sources=["upload", "clipboard"],
+                                      height=CANVAS_HEIGHT, elem_id="upload")
+                    with gr.Column():
+                        output = gr.Image(type="pil", format="png", label="Translated", interactive=False,
+                                          height=CANVAS_HEIGHT, elem_id="output")
+                        timing = gr.Markdown("Upload an image…", elem_id="timing")
+        run_btn = gr.Button("Translate", variant="primary")
+        last = gr.State("sketch")  # which input the Translate button and a model change translate
+        # The API's sketch endpoint takes the ImageEditor's {background, layers, composite} value, as before;
+        # the page never shows this editor (the canvas above replaced it).
+        sketch_api = gr.ImageEditor(type="pil", image_mode="RGBA", visible=False)
         if example_files():
-            examples = gr.Examples(example_files(), inputs=upload, label="Example sketches")
-            # An example goes into the Upload tab (translated by upload.change): show that tab.
-            examples.load_input_event.then(lambda: gr.Tabs(selected="upload"), None, tabs)
+            example = gr.Image(type="pil", visible=False)
+            examples = gr.Examples(example_files(), inputs=example,
+                                   label="Example paintings: one opens on the canvas, to paint over")
+            # Snapped to the palette at the canvas's size; the canvas paints it (undoably) and translates it.
+            examples.load_input_event.then(lambda im: (gr.Tabs(selected="draw"), "sketch", encode_sketch(im, size)),
+                                           example, [tabs, last, canvas], show_progress="hidden",
+                                           api_visibility="private")
 
-        def run(which, s, u, m, d, r):
-            return translate(u if which == "upload" else s, m, d, r)
+        def run(which, c, u, m, d, r):
+            """-> (canvas update, output, status): a drawing's result shows beside it, an upload's below it."""
+            if which == "upload":
+                return gr.update(model=m, direction=d, resolution=r), *translate(u, m, d, r)
+            image, status = translate_canvas(c, m, d, r)
+            return (gr.update(model=m, direction=d, resolution=r, result=image_data_url(image), status=status),
+                    gr.update(), gr.update())
 
         def on_model(m):
             dc, vis, st = direction_choices(m)
             return gr.update(choices=dc, value="AtoB", visible=vis), st
 
-        # Live mode: the ImageEditor frontend dispatches `input` after every stroke/erase/undo (user edits only),
-        # while its first `change` is swallowed as the "initial value" one, so `.change` misses the first stroke.
-        sketch.input(lambda s, m, d, r: ("sketch",) + translate(s, m, d, r), [sketch, model_box, direction, resolution],
-                     [last, output, timing], trigger_mode="always_last", show_progress="hidden",
-                     api_name="translate_sketch")
-        sketch.clear(lambda: ("sketch", None, "Draw something…"), None, [last, output, timing])
-        upload.change(lambda u, m, d, r: ("upload",) + translate(u, m, d, r), [upload, model_box, direction, resolution],
-                      [last, output, timing], trigger_mode="always_last", api_name="translate_upload")
-        everything = [last, sketch, upload, model_box, direction, resolution]
-        run_btn.click(run, everything, [output, timing], api_name="translate")
-        model_box.change(on_model, model_box, [direction, model_status]).then(run, everything, [output, timing])
-        direction.change(run, everything, [output, timing])
-        resolution.change(run, everything, [output, timing])
+        # Live drawing needs no event here: the canvas calls translate_live itself, once per stroke end.
+        draw_tab.select(lambda: "sketch", None, last, show_progress="hidden", queue=False, api_visibility="private")
+        upload_tab.select(lambda: "upload", None, last, show_progress="hidden", queue=False, api_visibility="private")
+        settings = [model_box, direction, resolution]
+        sketch_api.input(translate, [sketch_api, *settings], [output, timing], api_name="translate_sketch")
+        upload.change(lambda u, m, d, r: ("upload",) + translate(u, m, d, r), [upload, *settings],
+                      [last, output, timing], trigger_mode="always_last", show_progress_on=[output],
+                      api_name="translate_upload")
+        everything, outputs = [last, canvas, upload, *settings], [canvas, output, timing]
+        run_btn.click(run, everything, outputs, show_progress_on=[output], api_name="translate")
+        model_box.change(on_model, model_box, [direction, model_status], show_progress="hidden",
+                         api_visibility="private").then(run, everything, outputs, show_progress="hidden",
+                                                        api_visibility="private")
+        direction.change(run, everything, outputs, show_progress="hidden", api_visibility="private")
+        resolution.change(run, everything, outputs, show_progress="hidden", api_visibility="private")
     # Room for bursts (50 clients at once are tested) without unbounded memory; 2 at a time on a 2-core Space.
     demo.queue(max_size=128, default_concurrency_limit=2)
     return demo
+
+
+def warm_up(model: str) -> None:
+    """Load the model and compile its fast path for the canvas's size now, so the first stroke is as quick as
+    the next (the first translation otherwise pays for loading, ONNX export and compilation)."""
+    try:
+        size = int(model_config(model).get("resolution") or CANVAS)
+    except Exception:  # noqa: BLE001 -- the page says what is wrong with the model; nothing to warm
+        return
+    image = Image.new("RGB", (size, size), SEGMENT_PALETTE["sky"])
+    image.paste(SEGMENT_PALETTE["grass"], (0, size // 2, size, size))
+    translate(image, model)
 
 
 def main(argv=None):
@@ -252,6 +308,8 @@ def main(argv=None):
     parser.add_argument("--share", default="no")
     args = parser.parse_args(argv)
     demo = build_demo(args.model)
+    threading.Thread(target=warm_up, args=(args.model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL,),
+                     daemon=True, name="warm-up").start()
     demo.launch(server_name="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1", server_port=args.port,
                 share=args.share.lower() in ("yes", "true", "1"), css=CSS)
 

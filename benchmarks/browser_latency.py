@@ -1,8 +1,8 @@
 """Live-demo latency in a real browser: `python app.py` on loopback, headless Debian Chromium driven by playwright.
 
-Each of N strokes is drawn with real mouse events; the page itself records the time of the mouse-up and the time
-the output <img> has a new `src` whose pixels are decoded and painted (its `load` event, then the next animation
-frame). Requests are counted per stroke from the mouse-down until the output is painted plus a short settle.
+Each of N strokes is drawn with real mouse events; the page itself records the time of the mouse-up (pointerup)
+and the time the output <img> has a new `src` whose pixels are decoded and painted (its `load` event, then the
+next animation frame). Requests are counted per stroke from the mouse-down until the output is painted plus a short settle.
 The model's own time is the "in N ms" the app prints for each result: the baseline the browser/transport
 overhead is compared with, measured in the same run.
 
@@ -28,17 +28,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 # Installed in the page before the app loads: mouse-up times and the paint time of each new output image.
-PAGE_PROBE = """
+OUTPUT = "#canvas img.p2p-output"  # the drawing's result, beside it
+STATUS = "#canvas .p2p-status"
+PAGE_PROBE = f"const OUTPUT = {OUTPUT!r};" + """
 window.__bench = {ups: [], painted: []};
-document.addEventListener('mouseup', () => window.__bench.ups.push(performance.now()), true);
+document.addEventListener('pointerup', () => window.__bench.ups.push(performance.now()), true);
 const watch = () => {
-  const seen = new WeakSet();
   new MutationObserver(() => {
-    const img = document.querySelector('#output img');
+    const img = document.querySelector(OUTPUT);
     if (!img || !img.src || img.dataset.benchSrc === img.src) return;
     img.dataset.benchSrc = img.src;
-    const src = img.src;
-    const done = () => requestAnimationFrame(() => window.__bench.painted.push({t: performance.now(), src}));
+    const done = () => requestAnimationFrame(() => window.__bench.painted.push({t: performance.now()}));
     if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
   }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
 };
@@ -74,14 +74,8 @@ def serve(args: list[str], log_path: Path, timeout: float = 120) -> tuple[str, s
 
 def drawing_area(page) -> dict:
     """The bounding box of the drawable canvas in page coordinates."""
-    canvas = page.locator("#sketch canvas").first
-    canvas.wait_for(state="visible")
-    page.locator("#sketch button[aria-label='Brush']").first.wait_for(state="visible")
-    page.wait_for_timeout(1500)  # the editor loads its white background asynchronously
-    box = canvas.bounding_box()
-    side = min(box["width"], box["height"]) * 0.6  # the drawing area is centred in the editor's canvas
-    return {"x": box["x"] + (box["width"] - side) / 2, "y": box["y"] + (box["height"] - side) / 2,
-            "width": side, "height": side}
+    page.wait_for_selector("#canvas .p2p-canvas[data-ready='true']")
+    return page.locator("#canvas canvas.p2p-view").bounding_box()
 
 
 def stroke_points(area: dict, index: int) -> list[tuple[float, float]]:
@@ -108,7 +102,7 @@ def run_strokes(page, strokes: int, timeout_ms: int = 20000) -> list[dict]:
         page.wait_for_timeout(300)  # let the stroke's trailing requests (status polls, downloads) land
         up = page.evaluate("window.__bench.ups[window.__bench.ups.length - 1]")
         painted = page.evaluate("(n) => window.__bench.painted[n].t", painted_before)
-        status = page.locator("#timing").inner_text()
+        status = page.locator(STATUS).inner_text()
         model_ms = float(status.split(" in ")[1].split(" ms")[0]) if " in " in status and " ms" in status else None
         results.append({"latency_ms": painted - up, "requests": len(requests), "model_ms": model_ms,
                         "request_paths": [request_kind(r, page.url) for r in requests]})

@@ -109,17 +109,32 @@ def test_cyclegan_directions(tiny_cyclegan):
     assert app.load_translator(tiny_cyclegan, "AtoB") is app.load_translator(tiny_cyclegan, "AtoB")  # cached
 
 
-def test_brush_palette_and_model_list(tiny_model):
+def test_canvas_palette_and_model_list(tiny_model):
     import gradio as gr
 
     from pix2pix_hub.palette import SEGMENT_PALETTE
 
     demo = app.build_demo(tiny_model)
-    pad = next(b for b in demo.blocks.values() if isinstance(b, gr.Sketchpad))
-    assert pad.brush.colors == list(SEGMENT_PALETTE.values())  # what the default model was trained on
+    canvas = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "canvas")
+    assert isinstance(canvas, gr.HTML) and canvas.props["size"] == 128  # the model's resolution
+    # the brushes paint exactly what the default model was trained on
+    assert [(e["name"], e["hex"]) for e in canvas.props["palette"]] == list(SEGMENT_PALETTE.items())
     box = next(b for b in demo.blocks.values() if isinstance(b, gr.Dropdown))
     assert box.value == tiny_model and app.BUNDLED_MODEL in [c[1] for c in box.choices]
     assert demo._queue.max_size and demo._queue.default_concurrency_limit  # bounded queue
+
+
+def test_translate_live(tiny_model):
+    from pix2pix_hub.sketch_canvas import decode_sketch, image_data_url
+
+    answer = app.translate_live({"sketch": image_data_url(sketch()), "model": tiny_model, "direction": "AtoB"})
+    assert decode_sketch(answer["image"]).size == (128, 128) and "128×128 in" in answer["status"]
+    white = image_data_url(Image.new("RGB", (128, 128), "white"))
+    assert app.translate_live({"sketch": white, "model": tiny_model}) == {
+        "image": None, "status": "Draw something… (or upload a photo/sketch)"}
+    for bad in ({"sketch": "/etc/passwd", "model": tiny_model}, {"sketch": 3, "model": None}, ["x"], None):
+        answer = app.translate_live(bad)
+        assert answer["image"] is None and answer["status"].startswith("⚠️"), answer
 
 
 def test_pix2pix_hides_direction(tiny_model):
@@ -145,7 +160,7 @@ def app_server(tiny_model, tmp_path):
 
 def _stroke(page, points):
     """One brush stroke through `points` (page coordinates), in small steps like a real pointer."""
-    page.mouse.move(*points[0], steps=3)  # the brush only paints once the cursor is known to be over the image
+    page.mouse.move(*points[0], steps=2)
     page.mouse.down()
     for x, y in points[1:]:
         page.mouse.move(x, y, steps=6)
@@ -153,7 +168,7 @@ def _stroke(page, points):
 
 
 def _status(page):
-    return page.locator("#timing").inner_text(timeout=5000)
+    return page.locator("#canvas .p2p-status").inner_text(timeout=5000)
 
 
 @pytest.fixture
@@ -165,91 +180,179 @@ def sync_api():
     return api
 
 
+class LivePage:
+    """The page, with what the canvas sends: each live request's sketch (decoded from the request body)."""
+
+    def __init__(self, page):
+        self.page, self.sent, self.joins = page, [], []
+        page.on("request", self._request)
+
+    def _request(self, request):
+        if "/component_server" in request.url:
+            body = request.post_data_json
+            self.sent.append(_decode(body["data"]["sketch"]) if body["data"]["sketch"] else None)
+        elif "/queue/join" in request.url:
+            self.joins.append(request.url)
+
+    def results(self) -> int:
+        return int(self.page.eval_on_selector("#canvas .p2p-canvas", "e => +(e.dataset.results || 0)"))
+
+    def until_result(self, before: int):
+        self.page.wait_for_function("(n) => +document.querySelector('#canvas .p2p-canvas').dataset.results > n",
+                                    arg=before)
+
+    def edit(self, action):
+        """Run `action` (a stroke, a click) and wait for the canvas's answer; -> (sketch sent, output shown)."""
+        before, sent = self.results(), len(self.sent)
+        action()
+        self.until_result(before)
+        assert len(self.sent) == sent + 1, "one live request per edit"
+        return self.sent[-1], self.output()
+
+    def output(self):
+        src = self.page.get_attribute("#canvas img.p2p-output", "src")
+        return _decode(src) if src and not self.page.locator("#canvas img.p2p-output").is_hidden() else None
+
+
+def _decode(data_url):
+    import base64
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"))
+
+
+def _rgb(hex_colour):
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def _launch(sync_api, p):
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=30000, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"])
+
+
 def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
+    from pix2pix_hub.palette import SEGMENT_MEANINGS, SEGMENT_PALETTE
+    from pix2pix_hub.sketch_canvas import SHOWN, encode_sketch
+
+    palette = {_rgb(c) for c in SEGMENT_PALETTE.values()} | {(255, 255, 255)}
     wait = 20000  # ms, for every single wait below: the whole test stays far below a minute
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=30000, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        browser = _launch(sync_api, p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.set_default_timeout(wait)
             page.set_default_navigation_timeout(wait)
-            joins = []  # every event the frontend sends to the queue
-            page.on("request", lambda r: joins.append(r.url) if "/queue/join" in r.url else None)
+            live = LivePage(page)
             page.goto(app_server)
-            canvas = page.locator("#sketch canvas").first
-            canvas.wait_for(state="visible")
-            page.locator("#sketch button[aria-label='Brush']").first.wait_for(state="visible")
-            page.wait_for_timeout(1000)  # the editor loads its white background asynchronously
-            assert "Draw something" in _status(page)
-            tools = page.eval_on_selector_all("#sketch button", "els => els.map(e => e.getAttribute('aria-label'))")
-            assert {"Undo", "Redo", "Clear canvas", "Brush", "Erase", "Color", "Brush Size"} <= set(tools), tools
-            box = canvas.bounding_box()
-            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            r = min(box["width"], box["height"]) * 0.3  # the drawing area is centred in the canvas element
+            page.wait_for_selector("#canvas .p2p-canvas[data-ready='true']")
+            assert _status(page) == "Draw something…"
 
-            # Live mode: the FIRST stroke alone updates the output, no button pressed.
-            _stroke(page, [(cx - r, cy - r / 2), (cx, cy - r / 3), (cx + r, cy - r / 2)])
-            page.wait_for_function("() => document.querySelector('#timing').innerText.includes(' ms')",
-                                   timeout=wait)
-            out_img = page.locator("#output img").first
-            out_img.wait_for(state="visible")
-            first_src = out_img.get_attribute("src")
-            first = _fetch_image(page, first_src)
-            assert first.shape[:2] == (128, 128) and first.std() > 0.5, "live output is missing or blank"
+            # The legend names every colour with what it paints; the cloud swatch is visible on white.
+            names = page.eval_on_selector_all(".p2p-swatch", "els => els.map(e => [e.dataset.name, "
+                                              "e.querySelector('.p2p-meaning').innerText])")
+            assert names == [list(item) for item in SEGMENT_MEANINGS.items()]
+            cloud_chip = page.eval_on_selector(".p2p-swatch[data-name=cloud] .p2p-chip",
+                                               "e => getComputedStyle(e).backgroundColor")
+            assert cloud_chip == "rgb({}, {}, {})".format(*_rgb(SHOWN["cloud"]))
+            view = page.locator("#canvas canvas.p2p-view")
 
-            # ... and so does the next stroke (a new image, from a new request).
-            _stroke(page, [(cx - r, cy + r / 2), (cx + r, cy + r / 2)])
-            page.wait_for_function(
-                "(s) => { const i = document.querySelector('#output img'); return i && i.src !== s; }",
-                arg=first_src, timeout=wait)
-            second = _fetch_image(page, out_img.get_attribute("src"))
-            assert second.std() > 0.5 and not np.array_equal(first, second), "second stroke did not update"
+            def at(x, y):  # canvas pixel -> viewport coordinates (now: clicks below may scroll the page)
+                box = view.bounding_box()
+                return box["x"] + (x + 0.5) * box["width"] / 128, box["y"] + (y + 0.5) * box["height"] / 128
+
+            # A water band painted from OUTSIDE the canvas (16 px left of its edge), as one paints a horizon.
+            page.locator(".p2p-swatch[data-name=water]").click()
+            start = (view.bounding_box()["x"] - 16, at(0, 90)[1])
+            first_sketch, first = live.edit(lambda: _stroke(page, [start, at(60, 90), at(100, 92)]))
+            assert tuple(first_sketch[90, 0]) == _rgb(SEGMENT_PALETTE["water"]), "the stroke from outside was lost"
+            assert tuple(first_sketch[20, 20]) == (255, 255, 255)
+            assert {tuple(c) for c in first_sketch.reshape(-1, 3)} <= palette  # no antialiased in-between colours
+            assert first.shape == (128, 128, 3) and first.std() > 0.5, "live output is missing or blank"
+            assert not live.joins, "a stroke goes as one request, not through the queue"
+            # the output at its own pixel size, never smoothed or stretched
+            shown = page.eval_on_selector("#canvas img.p2p-output", "e => [e.width, e.height, e.naturalWidth, "
+                                          "getComputedStyle(e).imageRendering]")
+            assert shown == [128, 128, 128, "pixelated"]
+            assert page.locator("#canvas .p2p-download").is_visible()
+
+            # A cloud stroke: the model gets the palette's cloud, the screen shows the tinted one.
+            page.locator(".p2p-swatch[data-name=cloud]").click()
+            second_sketch, second = live.edit(lambda: _stroke(page, [at(20, 20), at(80, 24)]))
+            assert tuple(second_sketch[21, 40]) == _rgb(SEGMENT_PALETTE["cloud"])
+            on_screen = page.eval_on_selector("#canvas canvas.p2p-view",
+                                              "c => Array.from(c.getContext('2d').getImageData(40, 21, 1, 1).data)")
+            assert tuple(on_screen[:3]) == _rgb(SHOWN["cloud"])
+            assert not np.array_equal(first, second), "the second stroke did not change the output"
+            assert page.inner_text("body").count("128×128 in") == 1  # one message per event
+
+            # Clear keeps the brush and colour, and Undo brings the drawing (and its output) back.
+            cleared, output = live.edit(lambda: page.get_by_role("button", name="Clear").click())
+            assert cleared is None and output is None and _status(page).startswith("Draw something")
+            assert page.get_attribute("button[data-tool=brush]", "aria-pressed") == "true"
+            assert page.get_attribute(".p2p-swatch[data-name=cloud]", "aria-checked") == "true"
+            undone, output = live.edit(lambda: page.get_by_role("button", name="Undo").click())
+            assert np.array_equal(undone, second_sketch) and np.abs(output.astype(int) - second).max() <= 2
+
+            # An example opens ON the canvas (snapped to the palette at the canvas's size) and is painted over.
+            example = Image.open(app.example_files()[0])
+            loaded_sketch, loaded = live.edit(lambda: page.locator(".gallery-item").first.click())
+            assert np.array_equal(loaded_sketch, _decode(encode_sketch(example, 128)))
+            page.locator(".p2p-swatch[data-name=sand]").click()
+            over_sketch, over = live.edit(lambda: _stroke(page, [at(10, 120), at(118, 120)]))
+            assert tuple(over_sketch[120, 60]) == _rgb(SEGMENT_PALETTE["sand"])
+            assert np.array_equal(over_sketch[:100], loaded_sketch[:100])  # the rest of the example is kept
+            assert not np.array_equal(over, loaded)
             page.screenshot(path="/tmp/app_screenshot.png", full_page=True)
-            assert page.locator("#output button[aria-label='Download']").count() == 1  # the result is downloadable
 
-            # Undo is an edit too: the output goes back to the first stroke's.
-            second_src = out_img.get_attribute("src")
-            page.locator("#sketch button[aria-label='Undo']").first.click()
-            page.wait_for_function(
-                "(s) => { const i = document.querySelector('#output img'); return i && i.src !== s; }",
-                arg=second_src, timeout=wait)
-            undone = _fetch_image(page, out_img.get_attribute("src"))
-            assert np.abs(undone - first).max() <= 2, "undo did not restore the first stroke's output"
+            # The Translate button: with the live request refused, the page says so; the button still works.
+            page.route("**/component_server/**", lambda route: route.abort())
+            page.locator(".p2p-swatch[data-name=forest]").click()
+            failed_sketch, _ = live.edit(lambda: _stroke(page, [at(10, 60), at(40, 60)]))
+            assert _status(page).startswith("⚠️ The server did not answer")
+            page.unroute("**/component_server/**")
+            before, joins = live.results(), len(live.joins)
+            page.get_by_role("button", name="Translate").click()
+            live.until_result(before)
+            assert len(live.joins) == joins + 1 and "128×128 in" in _status(page)
+            assert live.output().std() > 0.5
 
-            # The Translate button still works.
-            n = len(joins)
-            with page.expect_response(lambda resp: "/queue/join" in resp.url, timeout=wait):
-                page.get_by_role("button", name="Translate").click()
-            assert len(joins) > n
-            page.wait_for_function("() => document.querySelector('#timing').innerText.includes(' ms')",
-                                   timeout=wait)
-
-            # Clearing the canvas clears the output.
-            page.locator("#sketch button[aria-label='Clear canvas']").first.click()
-            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('Draw something')"
-                                   " && !document.querySelector('#output img')", timeout=wait)
-
-            # Upload tab: a 200×200 sketch is translated as soon as it is uploaded.
+            # Upload tab: a 200×200 sketch is translated as soon as it is uploaded, shown at its own size.
             page.get_by_role("tab", name="Upload").click()
             upload_file = tmp_path / "upload.png"
             sketch(200).save(upload_file)
             page.locator("#upload input[type=file]").set_input_files(str(upload_file), timeout=wait)
-            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('200×200')",
-                                   timeout=wait)
-            page.wait_for_function("() => { const i = document.querySelector('#output img'); return i && i.src; }",
-                                   timeout=wait)  # the output was cleared above, so this image is the upload's
+            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('200×200')")
+            page.wait_for_function("() => { const i = document.querySelector('#output img');"
+                                   " return i && i.complete && i.naturalWidth; }")
             uploaded = _fetch_image(page, page.locator("#output img").first.get_attribute("src"))
             assert uploaded.shape[:2] == (200, 200) and uploaded.std() > 0.5
+            assert page.eval_on_selector("#output img", "e => [e.width, e.height]") == [200, 200]
             page.screenshot(path="/tmp/app_screenshot_upload.png", full_page=True)
+        finally:
+            browser.close()
 
-            # An example sketch, picked from the Draw tab, shows up in the Upload tab and is translated.
-            page.get_by_role("tab", name="Draw").click()
-            example = Image.open(app.example_files()[0])
-            page.locator(".gallery-item").first.click()
-            page.wait_for_function("(t) => document.querySelector('#timing').innerText.includes(t)",
-                                   arg=f"{example.width}×{example.height}", timeout=wait)
-            assert page.get_by_role("tab", name="Upload").get_attribute("aria-selected") == "true"
+
+def test_browser_phone_layout(sync_api, app_server):
+    """On a 420-px-wide phone the output sits beside the drawing and stays in view while one draws."""
+    with sync_api.sync_playwright() as p:
+        browser = _launch(sync_api, p)
+        try:
+            page = browser.new_page(viewport={"width": 420, "height": 700}, has_touch=True)
+            page.set_default_timeout(20000)
+            live = LivePage(page)
+            page.goto(app_server)
+            page.wait_for_selector("#canvas .p2p-canvas[data-ready='true']")
+            view = page.locator("#canvas canvas.p2p-view")
+            view.scroll_into_view_if_needed()
+            page.mouse.wheel(0, 400)  # scrolled down to paint the bottom of the picture
+            page.wait_for_timeout(300)
+            box = view.bounding_box()
+            _, output = live.edit(lambda: _stroke(page, [(box["x"] + 10, box["y"] + box["height"] - 20),
+                                                         (box["x"] + box["width"] - 10, box["y"] + box["height"] - 20)]))
+            assert output is not None
+            result = page.locator("#canvas .p2p-result").bounding_box()
+            assert result["x"] >= box["x"] + box["width"] - 1, "the output is not beside the drawing"
+            assert 0 <= result["y"] and result["y"] + result["height"] <= 700, "the output scrolled out of view"
+            assert box["width"] >= 190  # still big enough to draw on: about half the screen
+            page.screenshot(path="/tmp/app_screenshot_phone.png")
         finally:
             browser.close()
