@@ -14,6 +14,9 @@ weights measured side by side in this process (alternating, so a busy machine sl
              Skipped with a reason without CUDA (`--gpu_on_cpu` runs it on the CPU with tiny nets: a shape check).
   data       images/s delivered by the training DataLoader (decode once and cache, resize, crop, flip) vs the
              images/s a training step consumes.
+  live       (only when asked: `--sections live`; needs /usr/bin/chromium and playwright) the demo's stroke end ->
+             new output painted in headless Chromium, median and max over --strokes strokes, requests per stroke
+             and the model's own time (benchmarks/browser_latency.py, which also runs on its own).
 
 Not a test: nothing here asserts a time. `--quick` uses tiny settings (a smoke run, not figures to quote).
 """
@@ -420,7 +423,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny nets and few repeats: checks that it runs")
     parser.add_argument("--json", type=Path, help="write every figure (and each repeat's time) here")
     parser.add_argument("--sections", nargs="+", default=["inference", "train-cpu", "train-gpu", "data"],
-                        choices=["inference", "train-cpu", "train-gpu", "data"])
+                        choices=["inference", "train-cpu", "train-gpu", "data", "live"])
     parser.add_argument("--size", type=int, default=256, help="image side")
     parser.add_argument("--ngf", type=int, default=64, help="generator/discriminator width")
     parser.add_argument("--repeats", type=int, default=9, help="timed runs per setting (inference, GPU)")
@@ -433,9 +436,12 @@ def parse_args(argv=None):
     parser.add_argument("--curve_steps", type=int, default=2000, help="GPU: steps of the loss-curve comparison")
     parser.add_argument("--gpu_on_cpu", action="store_true", help="run the GPU section on the CPU (tiny: a shape check)")
     parser.add_argument("--data_images", type=int, default=64, help="images in the data-loading benchmark")
+    parser.add_argument("--strokes", type=int, default=16, help="live: strokes drawn in the browser")
+    parser.add_argument("--live_model", help="live: the model app.py serves (default: its own, models/default)")
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.ngf, args.repeats, args.train_repeats, args.warmup, args.curve_steps = 32, 8, 3, 2, 1, 4
+        args.strokes = 4
     return args
 
 
@@ -456,6 +462,9 @@ def main(argv=None) -> int:
         elif section == "train-gpu":
             rows = bench_train_gpu(args, OneDevice("cuda" if torch.cuda.is_available() else "cpu"))
             consumed.update({f"GPU {r['measure'].split()[0]} fast": r["fast_value"] for r in rows if "fast_value" in r})
+        elif section == "live":
+            from .browser_latency import bench_rows
+            rows = bench_rows(args.live_model, args.strokes)
         else:
             rows = bench_data(args, consumed)
         report["rows"] += rows

@@ -68,7 +68,7 @@ def serve(args: list[str], log_path: Path, timeout: float = 120) -> tuple[str, s
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise SystemExit(f"error: app.py did not start:\n{log_path.read_text()[-2000:]}")
+                raise SystemExit(f"error: app.py did not start:\n{log_path.read_text()[-2000:]}") from None
             time.sleep(0.25)
 
 
@@ -146,6 +146,18 @@ def measure(model: str | None = None, strokes: int = 16, width: int = 1280, heig
         process.terminate()
         process.wait(15)
     return {"viewport": f"{width}x{height}", **summary(results), "per_stroke": results}
+
+
+def bench_rows(model: str | None, strokes: int) -> list[dict]:
+    """The `live` section of benchmarks.bench: value rows (no ratio; the target is absolute, ms)."""
+    result = measure(model, strokes)
+    rows = [("stroke end -> output painted, median", result["median_ms"], "ms"),
+            ("stroke end -> output painted, max", result["max_ms"], "ms"),
+            ("requests per stroke, median", result["requests_per_stroke_median"], "requests"),
+            ("the model's own time, median", result["model_median_ms"] or float("nan"), "ms")]
+    return [{"section": "live", "measure": measure_name, "fast_value": value, "unit": unit,
+             "request_kinds": result["request_kinds"], "per_stroke": result["per_stroke"]}
+            for measure_name, value, unit in rows]
 
 
 def cpu_model() -> str:

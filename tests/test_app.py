@@ -151,10 +151,10 @@ def _fetch_image(page, src):
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64)
 
 
-@pytest.fixture
-def app_server(tiny_model, tmp_path):
-    """`python app.py --model <tiny model>` on a free loopback port; yields its URL."""
-    with served_app(["--model", tiny_model], tmp_path / "server.log") as (url, _):
+@pytest.fixture(scope="module")
+def app_server(tiny_model, tmp_path_factory):
+    """`python app.py --model <tiny model>` on a free loopback port, shared by the browser tests; yields its URL."""
+    with served_app(["--model", tiny_model], tmp_path_factory.mktemp("app") / "server.log") as (url, _):
         yield url
 
 

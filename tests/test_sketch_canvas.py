@@ -8,8 +8,16 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pix2pix_hub.palette import SEGMENT_MEANINGS, SEGMENT_PALETTE, palette_array
-from pix2pix_hub.sketch_canvas import (MAX_SKETCH_SIDE, SHOWN, SketchError, decode_sketch, encode_sketch,
-                                       image_data_url, palette_entries, snap_to_palette)
+from pix2pix_hub.sketch_canvas import (
+    MAX_SKETCH_SIDE,
+    SHOWN,
+    SketchError,
+    decode_sketch,
+    encode_sketch,
+    image_data_url,
+    palette_entries,
+    snap_to_palette,
+)
 
 
 def data_url(image: Image.Image, fmt: str = "PNG") -> str:
