@@ -6,9 +6,11 @@ import urllib.request
 
 import numpy as np
 import pytest
+from app_server import served_app
 from PIL import Image, ImageFilter
 
 from pix2pix_hub import ImageTranslator
+from pix2pix_hub.metrics import checkerboard_score
 
 from helpers import ROOT, served_app
 
@@ -31,7 +33,8 @@ def outputs():
 
 def test_folder_is_what_the_hub_gets():
     names = sorted(p.name for p in MODEL.iterdir())
-    assert names == ["README.md", "config.json", "model.safetensors", "samples.png"]
+    assert names in (["README.md", "config.json", "model.safetensors", "samples.png"],  # v1
+                     ["README.md", "comparison.png", "config.json", "model.safetensors", "samples.png"])  # v2
     assert (MODEL / "model.safetensors").stat().st_size <= 30 * 2**20
     config = json.loads((MODEL / "config.json").read_text())
     assert config["model_type"] == "pix2pix" and config["resolution"] == 256
@@ -41,11 +44,40 @@ def test_card_records_the_command_and_the_sources():
     card = (MODEL / "README.md").read_text()
     assert "pipeline_tag: image-to-image" in card and "library_name: pix2pix-hub" in card
     script = (ROOT / "scripts" / "build_default_model.sh").read_text()
-    command = re.search(r"^\S*python train\.py (.*?)\n(?!\s)", script, re.S | re.M).group(1)
+    command = re.search(r"^\S*python train\.py (.*?)\n(?!\s)", script, re.DOTALL | re.MULTILINE).group(1)
     flags = re.findall(r"--\w+(?: [^-\s\\]\S*)?", command)
     assert len(flags) > 10 and all(flag in card for flag in flags), [f for f in flags if f not in card]
     for source in ("mate-backgrounds", "plasma-workspace-wallpapers", "GPL"):
         assert source in card
+
+
+def test_checkerboard_of_the_bundled_model(outputs):
+    """The spectral score (4-px / 2-px peaks over their neighbourhood, dB) of each example's output. The v1 model
+    (transposed convs) paints a grid: > 20 dB, the value v2 (resize-then-conv, scripts/build_default_model_v2.sh)
+    must beat; once v2 is installed, its outputs must score < 15 dB and comparison.png's middle column, v1's
+    outputs, still > 20 dB (the failing contrast)."""
+    scores = {name: checkerboard_score(np.asarray(output)) for name, (_, output) in outputs.items()}
+    if json.loads((MODEL / "config.json").read_text()).get("upsample", "transpose") == "transpose":
+        assert min(scores.values()) > 20, scores
+        return
+    assert max(scores.values()) < 15, scores
+    comparison = np.asarray(Image.open(MODEL / "comparison.png").convert("RGB"))
+    for row in range(len(REGIONS)):  # painting | previous model | this model, one row per example
+        assert checkerboard_score(comparison[row * 258:row * 258 + 256, 258:514]) > 20
+
+
+def test_next_model_card_records_its_command_and_sources():
+    """scripts/default_model_v2_sources.md becomes the card's text when v2 is installed: it must hold the exact
+    training command of scripts/build_default_model_v2.sh and every package the dataset script takes photos from."""
+    text = (ROOT / "scripts" / "default_model_v2_sources.md").read_text()
+    script = (ROOT / "scripts" / "build_default_model_v2.sh").read_text()
+    command = re.search(r"python train\.py (.*?)\n(?!\s)", script, re.DOTALL).group(1)
+    flags = re.findall(r"--\w+(?: [^-\s\\]\S*)?", command)
+    assert len(flags) > 10 and all(flag in text for flag in flags), [f for f in flags if f not in text]
+    dataset_script = (ROOT / "scripts" / "build_default_dataset_v2.sh").read_text()
+    packages = re.search(r'^packages="(.*)"', dataset_script, re.MULTILINE).group(1).split()
+    for package in [*packages[:-1], "CC-BY-4.0", "BSD-2-clause", "GPL-2+", "](comparison.png)"]:  # last: the unpacker
+        assert package in text, package
 
 
 def test_examples_come_out_as_pictures(outputs):
