@@ -282,7 +282,8 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
                                               "c => Array.from(c.getContext('2d').getImageData(40, 21, 1, 1).data)")
             assert tuple(on_screen[:3]) == _rgb(SHOWN["cloud"])
             assert not np.array_equal(first, second), "the second stroke did not change the output"
-            assert page.inner_text("body").count("128×128 in") == 1  # one message per event
+            text = page.inner_text("body")  # one message per event: the model's once, the stroke's once
+            assert text.count("(pix2pix)") == 1 and text.count("128×128 in") == 1
 
             # Clear keeps the brush and colour, and Undo brings the drawing (and its output) back.
             cleared, output = live.edit(lambda: page.get_by_role("button", name="Clear").click())
