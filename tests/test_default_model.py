@@ -6,7 +6,6 @@ import urllib.request
 
 import numpy as np
 import pytest
-from app_server import served_app
 from PIL import Image, ImageFilter
 
 from pix2pix_hub import ImageTranslator
