@@ -44,6 +44,10 @@ CSS = """
 # requests); a request waits at most BUSY_WAIT seconds for its turn, then says the server is busy.
 _RUNNING = threading.BoundedSemaphore(2)
 BUSY_WAIT = 30.0
+# The canvas's live requests bypass Gradio's queue (one page sends one at a time): this many may wait for a turn;
+# beyond that the answer is "busy" at once, so a flood cannot tie up the server's worker threads.
+_LIVE_WAITING = threading.BoundedSemaphore(16)
+BUSY = "⚠️ The server is busy with other drawings; try again in a moment."
 
 
 def _model_path(model_id: str) -> str:
@@ -144,7 +148,7 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
         resolution = resolution if resolution in dict(map(reversed, RESOLUTIONS)) else "default"
         translator = load_translator(model_id, direction, resolution)
         if not _RUNNING.acquire(timeout=BUSY_WAIT):
-            return None, "⚠️ The server is busy with other drawings; try again in a moment."
+            return None, BUSY
         try:
             start = time.perf_counter()  # timed here: translator.last_seconds is shared by concurrent requests
             output, info = translator.translate(image)
@@ -207,9 +211,15 @@ def translate_live(request) -> dict:
     if not isinstance(request, dict):
         return {"image": None, "status": "⚠️ The canvas sent a request of the wrong shape; reload the page."}
     model_id, direction, resolution = (request.get(k) for k in ("model", "direction", "resolution"))
-    image, status = translate_canvas(request.get("sketch"), model_id if isinstance(model_id, str) else DEFAULT_MODEL,
-                                     direction if isinstance(direction, str) else None,
-                                     resolution if isinstance(resolution, str) else "default")
+    if not _LIVE_WAITING.acquire(blocking=False):
+        return {"image": None, "status": BUSY}
+    try:
+        image, status = translate_canvas(request.get("sketch"),
+                                         model_id if isinstance(model_id, str) else DEFAULT_MODEL,
+                                         direction if isinstance(direction, str) else None,
+                                         resolution if isinstance(resolution, str) else "default")
+    finally:
+        _LIVE_WAITING.release()
     return {"image": image_data_url(image), "status": status}
 
 

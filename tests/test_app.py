@@ -137,6 +137,18 @@ def test_translate_live(tiny_model):
         assert answer["image"] is None and answer["status"].startswith("⚠️"), answer
 
 
+def test_live_requests_beyond_the_waiting_cap_are_busy_at_once(tiny_model, monkeypatch):
+    import threading
+
+    from pix2pix_hub.sketch_canvas import image_data_url
+
+    monkeypatch.setattr(app, "_LIVE_WAITING", threading.BoundedSemaphore(1))
+    request = {"sketch": image_data_url(sketch()), "model": tiny_model}
+    assert app.translate_live(request)["image"] is not None  # the one slot is given back after each request
+    app._LIVE_WAITING.acquire()  # ... now taken, as by a request waiting for its turn
+    assert app.translate_live(request) == {"image": None, "status": app.BUSY}
+
+
 def test_pix2pix_hides_direction(tiny_model):
     _, visible, _ = app.direction_choices(tiny_model)
     assert not visible
