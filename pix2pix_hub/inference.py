@@ -183,7 +183,7 @@ class ImageTranslator:
         if tile == "auto":
             tile = tiling.auto_tile(self.bytes_per_pixel, tiling.round_up(height, multiple),
                                     tiling.round_up(width, multiple), multiple, self.memory_budget)
-        return tiling.plan_tiles(height, width, multiple, tile, self.overlap)
+        return tiling.plan_tiles(height, width, multiple, tile, self.overlap, fit=self.tile == "auto")
 
     # -- translation --------------------------------------------------------------------------
     def translate_array(self, array: np.ndarray, out_dtype=None) -> tuple[np.ndarray, RunInfo]:
