@@ -42,8 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def resnet9(seed: int = 0, ngf: int = 64) -> torch.nn.Module:
+    """ResNet-9 (ngf 64: the CycleGAN generator); --quick: ngf 8 with 2 blocks."""
     torch.manual_seed(seed)
-    return init_weights(build_generator("resnet_9blocks", 3, 3, ngf=ngf, norm="instance")).eval()
+    netG = "resnet_9blocks" if ngf >= 64 else "resnet_2blocks"
+    return init_weights(build_generator(netG, 3, 3, ngf=ngf, norm="instance")).eval()
 
 
 def low_pass(generator: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -206,11 +208,11 @@ def run(args) -> list[dict]:
     ngf = 8 if quick else 64
     rows = []
     if "accuracy" in args.parts:
-        rows += bench_accuracy(128 if quick else 1024, 64 if quick else 256, ngf)
+        rows += bench_accuracy(96 if quick else 1024, 48 if quick else 256, ngf)
     if "seams" in args.parts:
-        rows += bench_seams(128 if quick else 512, 64 if quick else 256, ngf)
+        rows += bench_seams(96 if quick else 512, 48 if quick else 256, ngf)
     if "16bit" in args.parts:
-        rows += bench_sixteen_bit(64 if quick else 512)
+        rows += bench_sixteen_bit(32 if quick else 512)
     if "memory" in args.parts:
         sizes = [(2048, "auto"), (512, "none")] if quick else [(8192, "auto"), (2048, "none")]
         rows += bench_memory(sizes, ngf)
