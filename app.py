@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pix2pix_hub.downloads import is_known
 from pix2pix_hub.errors import first_line
 from pix2pix_hub.images import to_8bit
 from pix2pix_hub.inference import ImageTranslator
@@ -51,9 +52,16 @@ BUSY = "⚠️ The server is busy with other drawings; try again in a moment."
 
 
 def _model_path(model_id: str) -> str:
+    """A folder under the app, or the id as given; one of the reference's pretrained names (horse2zebra...) is its
+    converted folder in the cache, only if there already: a visitor's name never starts a download here (the
+    operator's --model is fetched once, when the app starts: build_demo)."""
     model_id = (model_id or DEFAULT_MODEL).strip()
     local = ROOT / model_id
-    return str(local) if not Path(model_id).is_absolute() and local.exists() else model_id
+    if not Path(model_id).is_absolute() and local.exists():
+        return str(local)
+    if not Path(model_id).exists() and is_known(model_id, "model"):
+        return str(resolve_model_folder(model_id, local_files_only=True))
+    return model_id
 
 
 _LOADING = threading.Lock()  # concurrent first requests load a model once, not once each
@@ -227,6 +235,8 @@ def build_demo(model: str | None = None):
     import gradio as gr
 
     model = model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
+    if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
+        resolve_model_folder(model)  # the operator's choice of the reference's models: downloaded and converted once
     choices = model_choices(model)
     try:
         size = int(model_config(model).get("resolution") or CANVAS)

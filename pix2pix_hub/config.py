@@ -51,9 +51,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     """Which model, its generator and discriminator, and the weights of its losses. Options left unset take the
-    model's own defaults (the reference's): pix2pix or CycleGAN."""
+    model's own defaults (the reference's): pix2pix, CycleGAN or colorization."""
 
-    model: str = _opt("pix2pix", "what to train", ("pix2pix", "cyclegan"))
+    model: str = _opt("pix2pix", "what to train (colorization: the reference's L -> ab model, on any folder of colour photos)", ("pix2pix", "cyclegan", "colorization"))
     netG: str | None = _opt(None, "generator: unet_256, unet_128 (any unet_<2^k>), resnet_9blocks, resnet_6blocks (any resnet_<n>blocks); default unet_256 for pix2pix, resnet_9blocks for cyclegan")
     netD: str = _opt("basic", "discriminator: 70x70 PatchGAN, n-layer PatchGAN, or 1x1 PixelGAN", ("basic", "n_layers", "pixel"))
     n_layers_D: int = _opt(3, "discriminator conv layers when --netD n_layers")
@@ -133,8 +133,8 @@ class TrainConfig:
                 setattr(self.model, name, value)
         if not self.data.dataset and not (self.data.dataset_a and self.data.dataset_b):
             raise ConfigError("no training data: pass --dataset PATH_OR_ID (or --dataset_a and --dataset_b for unpaired data)")
-        if self.model.model == "pix2pix" and self.data.dataset_a:
-            raise ConfigError("--dataset_a/--dataset_b give unpaired data, which pix2pix cannot use: pass --dataset, or use --model cyclegan")
+        if self.model.model != "cyclegan" and self.data.dataset_a:
+            raise ConfigError(f"--dataset_a/--dataset_b give unpaired data, which {self.model.model} cannot use: pass --dataset, or use --model cyclegan")
         if self.data.streaming and not self.optim.max_steps:
             raise ConfigError("--streaming reads a dataset of unknown length: pass --max_steps N (the learning-rate schedule spans those steps)")
         if self.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.data.load_size < self.data.resolution:

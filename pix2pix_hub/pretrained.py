@@ -15,52 +15,18 @@ from pathlib import Path
 import huggingface_hub
 from huggingface_hub import errors as hub_errors
 
-from .errors import ConfigError, Pix2PixHubError, first_line
+from .convert import pretrained_cache_folder, pretrained_folder
+from .downloads import is_known
+from .errors import Pix2PixHubError, first_line
 from .hub import hub_id_problem
-from .models import Generator, ResnetGenerator, UnetGenerator
+from .model_folder import DIRECTIONS, GENERATOR_CLASSES, generator_kind, save_model_folder  # noqa: F401 (old home)
+from .models import Generator
 from .models.base import WeightMismatchError
-
-GENERATOR_CLASSES: dict[str, type[Generator]] = {"unet": UnetGenerator, "resnet": ResnetGenerator}
-DIRECTIONS = ("AtoB", "BtoA")
 
 
 class ModelLoadError(Pix2PixHubError, ValueError):
     """A model that cannot be loaded; the message says why and what to do."""
 
-
-def generator_kind(generator: Generator) -> str:
-    return next(kind for kind, cls in GENERATOR_CLASSES.items() if isinstance(generator, cls))
-
-
-def save_model_folder(output_dir: str | Path, generators: dict[str, Generator], metadata: dict) -> Path:
-    """Write one generator (pix2pix) at the root, or one folder per direction (CycleGAN).
-
-    `metadata` (model_type, domain names, test_mode, training arguments, metrics...) goes into
-    every config.json beside each generator's own constructor arguments.
-    """
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if set(generators) - set(DIRECTIONS):
-        raise ConfigError(f"generators must be keyed by {DIRECTIONS}, got {sorted(generators)}")
-
-    def save(generator: Generator, folder: Path, direction: str) -> None:
-        config = {**generator.config, **metadata, "generator": generator_kind(generator),
-                  "netG": generator.netG, "direction": direction}
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "README.md").touch()  # keep the mixin from writing its own stub card; the real one comes later
-        generator.save_pretrained(folder, config=config)
-        if (folder / "README.md").stat().st_size == 0:
-            (folder / "README.md").unlink()
-
-    if len(generators) == 1:
-        direction, generator = next(iter(generators.items()))
-        save(generator, output_dir, direction)
-    else:
-        for direction, generator in generators.items():
-            save(generator, output_dir / direction, direction)
-        root = {**metadata, "directions": sorted(generators)}
-        (output_dir / "config.json").write_text(json.dumps(root, indent=2, sort_keys=True))
-    return output_dir
 
 
 def resolve_model_folder(path_or_id: str | Path, revision: str | None = None, subfolder: str | None = None,
@@ -75,8 +41,12 @@ def resolve_model_folder(path_or_id: str | Path, revision: str | None = None, su
         raise ModelLoadError(f"{path} is a file: pass the folder holding config.json and model.safetensors")
     if path.is_dir():
         return path
+    if is_known(str(path_or_id), "model"):  # horse2zebra, pix2pix:facades_label2photo...
+        return reference_model(str(path_or_id), local_files_only)
     if hub_id_problem(str(path_or_id)):
-        raise ModelLoadError(f"{path_or_id!r} is neither a local folder nor a Hub id of the form user/name")
+        raise ModelLoadError(f"{path_or_id!r} is neither a local folder nor a Hub id of the form user/name, nor one of the "
+                             "reference's pretrained models (horse2zebra, pix2pix:facades_label2photo...: `python -m pix2pix_hub "
+                             "convert --help`)")
     patterns = ["config.json", "*.safetensors", "README.md"]
     if subfolder:
         patterns = ["config.json", f"{subfolder}/config.json", f"{subfolder}/*.safetensors"]
@@ -92,6 +62,18 @@ def resolve_model_folder(path_or_id: str | Path, revision: str | None = None, su
         raise ModelLoadError(
             f"{path_or_id}: could not reach the Hub and it is not in the local cache ({type(error).__name__}); "
             "check the network / HF_ENDPOINT, or pass a local folder") from error
+
+
+def reference_model(name: str, local_files_only: bool = False) -> Path:
+    """One of the reference's pretrained generators by name: its converted folder in the cache, downloaded and
+    converted on first use (`local_files_only`: only if it is there already)."""
+    entry, folder = pretrained_cache_folder(name)
+    if (folder / "config.json").is_file():
+        return folder
+    if local_files_only:
+        raise ModelLoadError(f"{entry.spec}: the reference's pretrained model is not converted on this server yet "
+                             f"(its operator can run `python -m pix2pix_hub convert --pretrained {entry.spec}`)")
+    return pretrained_folder(entry.spec)
 
 
 def read_model_config(folder: Path) -> dict:

@@ -173,7 +173,7 @@ def load_validation_batch(config: TrainConfig, recipe: Recipe) -> dict[str, torc
     last_error = None
     for split in candidates:
         try:
-            dataset = load_image_dataset(data, paired=recipe.paired, split=split, train=False, seed=config.optim.seed,
+            dataset = load_image_dataset(data, paired=recipe.paired, single=recipe.single_images, split=split, train=False, seed=config.optim.seed,
                                          domain_names=(config.model.domain_a_name, config.model.domain_b_name))
             break
         except (ValueError, FileNotFoundError) as error:
@@ -273,7 +273,7 @@ def train(config: TrainConfig) -> Path:
     set_seed(config.optim.seed)  # the same initial weights on every process
     recipe = RECIPES[config.model.model](config)
     domains = (config.model.domain_a_name, config.model.domain_b_name)
-    dataset = load_image_dataset(config.data, paired=recipe.paired, seed=config.optim.seed, domain_names=domains,
+    dataset = load_image_dataset(config.data, paired=recipe.paired, single=recipe.single_images, seed=config.optim.seed, domain_names=domains,
                                  rank=accelerator.process_index, world_size=accelerator.num_processes)
     dataset.size_multiple = size_multiple(recipe)  # --preprocess none/scale_width: sizes rounded to it
     validation_batch = load_validation_batch(config, recipe)
