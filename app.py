@@ -231,12 +231,18 @@ def translate_live(request) -> dict:
     return {"image": image_data_url(image), "status": status}
 
 
+def fetch_operator_model(model: str) -> None:
+    """The operator's choice of one of the reference's pretrained models (--model horse2zebra): downloaded and
+    converted once, when the app starts, so that visitors' requests find it in the cache."""
+    if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
+        resolve_model_folder(model)
+
+
 def build_demo(model: str | None = None):
     import gradio as gr
 
     model = model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
-    if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
-        resolve_model_folder(model)  # the operator's choice of the reference's models: downloaded and converted once
+    fetch_operator_model(model)
     choices = model_choices(model)
     try:
         size = int(model_config(model).get("resolution") or CANVAS)

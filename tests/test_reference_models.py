@@ -111,7 +111,7 @@ def test_the_app_uses_cached_names_and_never_downloads_for_a_visitor(server, cap
     image, status = app.translate(photo, "zebra2horse", None)  # typed by a visitor, not converted here
     assert image is None and "not converted on this server" in status, status
     assert server.requests == []
-    app.build_demo("horse2zebra")  # the operator's model: downloaded and converted when the app starts
+    app.fetch_operator_model("horse2zebra")  # the operator's model: what build_demo fetches when the app starts
     image, status = app.translate(photo, "horse2zebra", None)
     assert status.startswith("✅") and image.size == (32, 32), status
     assert server.paths_requested(HORSES) == [None]
