@@ -9,9 +9,10 @@ ResNet-9, ngf 64, InstanceNorm (the CycleGAN generator), weights from the refere
   seams      a smooth 512² input through a net with low-pass random weights (a smooth input gives a smooth
              output, as with a trained net): gradient energy where tiles meet over the rest (tiling.seam_ratio),
              for the whole image, blended tiles, and abutting tiles with per-tile statistics (the contrast).
-  memory     each in a fresh subprocess (peak RSS = its VmHWM): 8192² in automatic tiles, with the seconds per
+  memory     each in a fresh subprocess (peak RSS = its VmHWM): 8192² in automatic tiles (`--tile_rows N`: only
+             the first N rows of tiles, time projected from the steady per-tile time), with the seconds per
              megapixel of a 1024² image (whole) timed in the same process before and after it; and the whole
-             image without tiles at 2048² for contrast (8192² whole would need ~60 GB).
+             image without tiles at 2048² (eager, one pass) for contrast (8192² whole would need ~60 GB).
   16-bit     a 16-bit ramp through an identity backend (decode, tiles, blending, write): max error in 1/65535
              and the effective bits, against the same through 8-bit output.
 Not a test: nothing here asserts. `--quick`: tiny sizes (a smoke run, not figures to quote).
@@ -151,28 +152,51 @@ def bench_sixteen_bit(size: int) -> list[dict]:
 
 
 # -- memory: one translation per fresh process ------------------------------------------------------------
-def child(size: int, tile: str, ngf: int) -> dict:
-    """Runs in the subprocess: one translation, then its own peak RSS."""
+def child(size: int, tile: str, ngf: int, rows: int = 0) -> dict:
+    """Runs in the subprocess: one translation, then its own peak RSS. `rows` > 0: stop after that many rows of
+    tiles (every allocation is made by then; the time is projected from the steady per-tile time)."""
     generator = resnet9(ngf=ngf)
-    translator = ImageTranslator(generator, device="cpu", tile=None if tile == "none" else "auto")
+    # the whole image without tiles: eager, one pass (the fast path would compile and verify that shape first)
+    translator = ImageTranslator(generator, device="cpu", tile=None if tile == "none" else "auto",
+                                 backend="eager" if tile == "none" else None)
     base = photo_like(1024, 1024)
     image = np.tile(base, (size // 1024 or 1, size // 1024 or 1, 1))[:size, :size] if size > 1024 else base[:size, :size]
-    # warm-up: export, compile and verify the fast path for the shapes the timed run uses (a verification runs
-    # eager once at that shape); for a large tiled image, a 2x2-tile image has the same tile shape
-    side = tiling.auto_tile(translator.bytes_per_pixel, size, size, 4, translator.memory_budget) if tile == "auto" else None
-    translator.translate_array(image if side is None or size <= 2048 else np.tile(base, (2, 2, 1))[:side + 8, :side + 8])
+    plan = translator.plan(size, size)
+    # warm-up: export, compile and verify the fast path for the shapes the timed runs use (verifying runs eager
+    # once at that shape), so that no timed run pays for it
+    if plan.count > 1:
+        runner = translator._frozen_runner((1, 3, plan.tile_h, plan.tile_w))
+        getattr(runner, "prepare", lambda shape: None)((1, 3, plan.tile_h, plan.tile_w))
+    elif tile != "none":
+        translator.translate_array(image)
     baseline = []  # 1024² whole in the same process, before and after: the time per MP to compare with
     if size > 1024:
         translator.translate_array(base)
         baseline.append(timed(translator, base))
-    seconds, info = timed(translator, image)
+    stamps = [time.perf_counter()]
+
+    def progress(count):
+        stamps.append(time.perf_counter())
+        if 0 < rows < len(plan.starts_y) and len(stamps) - 1 == rows * len(plan.starts_x):
+            raise EnoughTiles
+
+    try:
+        seconds, info = timed(translator, image, progress)
+        measured = "all tiles"
+    except EnoughTiles:
+        steps = np.diff(stamps)
+        tile_seconds = float(np.median(steps[1:]))
+        thumbnail = float(steps[0] - tile_seconds)  # the first step also holds the thumbnail's statistics pass
+        seconds, info = thumbnail + plan.count * tile_seconds, None
+        measured = f"first {rows} row(s) of tiles ({len(steps)} tiles), projected: thumbnail {thumbnail:.1f} s + " \
+                   f"{plan.count} x {tile_seconds:.2f} s"
     if size > 1024:
         baseline.append(timed(translator, base))
     status = Path("/proc/self/status").read_text()
     peak = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) * 1024
-    result = {"size": size, "tile": tile, "seconds": seconds, "megapixels": size * size / 1e6,
-              "seconds_per_mp": seconds / (size * size / 1e6), "peak_rss_gb": peak / 1e9, "plan": info.plan,
-              "backend": info.backend}
+    result = {"size": size, "tile": tile, "seconds": seconds, "megapixels": size * size / 1e6, "measured": measured,
+              "seconds_per_mp": seconds / (size * size / 1e6), "peak_rss_gb": peak / 1e9, "plan": plan.describe(),
+              "backend": info.backend if info else getattr(translator._tile_runners.get("frozen"), "name", "")}
     if baseline:
         per_mp = sum(s for s, _ in baseline) / len(baseline) / (1024 * 1024 / 1e6)
         result.update(baseline_1024_seconds_per_mp=per_mp, time_per_mp_ratio=result["seconds_per_mp"] / per_mp,
@@ -180,23 +204,27 @@ def child(size: int, tile: str, ngf: int) -> dict:
     return result
 
 
-def timed(translator: ImageTranslator, image: np.ndarray):
+class EnoughTiles(Exception):
+    pass
+
+
+def timed(translator: ImageTranslator, image: np.ndarray, progress=None):
     start = time.perf_counter()
-    _, info = translator.translate_array(image)
+    _, info = translator.translate_array(image, progress=progress)
     return time.perf_counter() - start, info
 
 
-def measure_in_subprocess(size: int, tile: str, ngf: int) -> dict:
-    command = [sys.executable, "-m", "benchmarks.highres", "--child", str(size), tile, str(ngf)]
+def measure_in_subprocess(size: int, tile: str, ngf: int, rows: int = 0) -> dict:
+    command = [sys.executable, "-m", "benchmarks.highres", "--child", str(size), tile, str(ngf), str(rows)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=6 * 3600)
     if result.returncode != 0:
         return {"size": size, "tile": tile, "failed": result.stderr[-500:]}
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def bench_memory(sizes: list[tuple[int, str]], ngf: int) -> list[dict]:
+def bench_memory(sizes: list[tuple[int, str]], ngf: int, tile_rows: int = 0) -> list[dict]:
     rows = [{"section": "highres", "measure": f"{size}² {'whole image' if tile == 'none' else 'auto tiles'}",
-             **measure_in_subprocess(size, tile, ngf)} for size, tile in sizes]
+             **measure_in_subprocess(size, tile, ngf, tile_rows if tile == "auto" else 0)} for size, tile in sizes]
     for r in rows:
         if "time_per_mp_ratio" in r:
             r["target"] = "peak RSS < 3 GB, time per MP <= 1.2x that at 1024² (same process)"
@@ -215,7 +243,7 @@ def run(args) -> list[dict]:
         rows += bench_sixteen_bit(32 if quick else 512)
     if "memory" in args.parts:
         sizes = [(2048, "auto"), (512, "none")] if quick else [(8192, "auto"), (2048, "none")]
-        rows += bench_memory(sizes, ngf)
+        rows += bench_memory(sizes, ngf, args.tile_rows)
     return rows
 
 
@@ -234,14 +262,17 @@ def parse_args(argv=None):
     parser.add_argument("--parts", nargs="+", default=["accuracy", "seams", "16bit", "memory"],
                         help="which measurements (memory runs 8192² in a subprocess: long on a small CPU)")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--tile_rows", type=int, default=0,
+                        help="memory: stop the large tiled run after this many rows of tiles and project its time "
+                             "(0: run it all; on a busy 2-core machine 8192² takes hours)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:
-        print(json.dumps(child(int(args.child[0]), args.child[1], int(args.child[2]))))
+        print(json.dumps(child(int(args.child[0]), args.child[1], int(args.child[2]), int(args.child[3]))))
         return 0
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")

@@ -191,28 +191,30 @@ class ImageTranslator:
         return tiling.plan_tiles(height, width, multiple, tile, self.overlap, fit=self.tile == "auto")
 
     # -- translation --------------------------------------------------------------------------
-    def translate_array(self, array: np.ndarray, out_dtype=None) -> tuple[np.ndarray, RunInfo]:
+    def translate_array(self, array: np.ndarray, out_dtype=None,
+                        progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, RunInfo]:
         """HxW or HxWxC uint8 / uint16 / float32-in-[0, 1] array -> (HxWx`out_channels` array of `out_dtype`
-        (default: the input's), RunInfo). Only tiles are ever converted to float. A colorization model gives RGB."""
+        (default: the input's), RunInfo). Only tiles are ever converted to float. A colorization model gives RGB.
+        `progress(1)` after each tile."""
         if self.colorization:
-            return self.colorize_array(array, out_dtype)
-        return self.run_array(array, out_dtype)
+            return self.colorize_array(array, out_dtype, progress)
+        return self.run_array(array, out_dtype, progress)
 
-    def colorize_array(self, array: np.ndarray, out_dtype=None) -> tuple[np.ndarray, RunInfo]:
+    def colorize_array(self, array: np.ndarray, out_dtype=None, progress=None) -> tuple[np.ndarray, RunInfo]:
         """A grey or colour photo -> the photo in colour: its own L (at full size), the ab the model predicts from
         that L (run as any other 1 -> 2 channel image: scaled, tiled, fast path), in the reference's Lab scaling."""
         out_dtype = np.dtype(out_dtype or array.dtype)
         rgb = torch.from_numpy(np.ascontiguousarray(convert_depth(to_channels(array, 3), np.float32)))
         lightness, _ = rgb_to_model(rgb.permute(2, 0, 1)[None] * 2 - 1)  # L / 50 - 1
         lightness_01 = ((lightness[0, 0] + 1) / 2).clamp(0, 1).numpy().astype(np.float32)[:, :, None]
-        ab_01, info = self.run_array(lightness_01, np.float32)
+        ab_01, info = self.run_array(lightness_01, np.float32, progress)
         ab = torch.from_numpy(np.ascontiguousarray(ab_01)).permute(2, 0, 1)[None] * 2 - 1
         photo = ((model_to_rgb(lightness, ab)[0].permute(1, 2, 0) + 1) / 2).numpy().astype(np.float32)
         info = dataclasses.replace(info, depth=DEPTH_NAMES[array.dtype])
         self.last_run = info
         return convert_depth(photo, out_dtype), info
 
-    def run_array(self, array: np.ndarray, out_dtype=None) -> tuple[np.ndarray, RunInfo]:
+    def run_array(self, array: np.ndarray, out_dtype=None, progress=None) -> tuple[np.ndarray, RunInfo]:
         """The generator over an image of its own channels (in_channels in, out_channels out)."""
         start = time.perf_counter()
         out_dtype = np.dtype(out_dtype or array.dtype)
@@ -231,7 +233,7 @@ class ImageTranslator:
             stats = tiling.thumbnail_statistics(self.generator, scaled, scale, side, self.size_multiple)
             run = self._frozen_runner((1, self.in_channels, plan.tile_h, plan.tile_w))
         work_dtype = out_dtype if (run_w, run_h) == (width, height) else np.dtype(np.float32)
-        output = tiling.translate_tiles(run, scaled, scale, plan, self.out_channels, work_dtype, stats)
+        output = tiling.translate_tiles(run, scaled, scale, plan, self.out_channels, work_dtype, stats, progress)
         if (run_w, run_h) != (width, height):
             output = convert_depth(resize(output, width, height), out_dtype)
         self.last_seconds = time.perf_counter() - start
