@@ -17,6 +17,8 @@ weights measured side by side in this process (alternating, so a busy machine sl
   live       (only when asked: `--sections live`; needs /usr/bin/chromium and playwright) the demo's stroke end ->
              new output painted in headless Chromium, median and max over --strokes strokes, requests per stroke
              and the model's own time (benchmarks/browser_latency.py, which also runs on its own).
+  highres    (opt-in) tiles vs the whole image, seams, 16-bit precision, 8192² peak memory and time per MP:
+             benchmarks/highres.py.
 
 Not a test: nothing here asserts a time. `--quick` uses tiny settings (a smoke run, not figures to quote).
 """
@@ -396,6 +398,10 @@ def bench_data(args, consumed: dict[str, float]) -> list[dict]:
 def table(rows: list[dict]) -> str:
     lines = ["| section | measure | baseline | fast | ratio | target |", "|---|---|---|---|---|---|"]
     for r in rows:
+        if r["section"] == "highres":
+            from .highres import table as highres_table
+            lines.append(highres_table([r]))
+            continue
         if "skipped" in r:
             lines.append(f"| {r['section']} | {r.get('measure', '')} | skipped: {r['skipped']} | | | |")
             continue
@@ -423,7 +429,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny nets and few repeats: checks that it runs")
     parser.add_argument("--json", type=Path, help="write every figure (and each repeat's time) here")
     parser.add_argument("--sections", nargs="+", default=["inference", "train-cpu", "train-gpu", "data"],
-                        choices=["inference", "train-cpu", "train-gpu", "data", "live"])
+                        choices=["inference", "train-cpu", "train-gpu", "data", "live", "highres"],
+                        help="live and highres run only when asked; highres (tiles, seams, 16-bit, 8192² memory: "
+                             "benchmarks/highres.py) takes tens of minutes on 2 cores")
     parser.add_argument("--size", type=int, default=256, help="image side")
     parser.add_argument("--ngf", type=int, default=64, help="generator/discriminator width")
     parser.add_argument("--repeats", type=int, default=9, help="timed runs per setting (inference, GPU)")
@@ -465,6 +473,10 @@ def main(argv=None) -> int:
         elif section == "live":
             from .browser_latency import bench_rows
             rows = bench_rows(args.live_model, args.strokes)
+        elif section == "highres":
+            from .highres import parse_args as highres_args
+            from .highres import run as highres_run
+            rows = highres_run(highres_args(["--quick"] if args.quick else []))
         else:
             rows = bench_data(args, consumed)
         report["rows"] += rows

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import pickle
 import re
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from .errors import Pix2PixHubError, command, first_line
+from .convert_card import write_converted_card
+from .downloads import Entry, cache_dir, file_lock, lookup, model_file, names
+from .errors import ConfigError, Pix2PixHubError, command, first_line
+from .model_folder import save_model_folder
 from .models import Generator, WeightMismatchError, build_generator, load_state_dict_checked
-from .pretrained import save_model_folder
 from .test_mode import TEST_MODES, apply_test_mode, train_mode_differs
 
 __all__ = ["ConvertError", "GeneratorSpec", "apply_test_mode", "convert", "generator_from_checkpoint",
@@ -224,7 +228,9 @@ def convert(output_dir: str | Path, checkpoints: dict[str, str | Path], *, netG:
                   for direction, path in checkpoints.items()}
     first = next(iter(generators.values()))
     metadata = {
-        "model_type": "cyclegan" if len(generators) == 2 else "pix2pix",
+        # the reference's colorization model is the only one mapping 1 channel (L) to 2 (ab)
+        "model_type": "cyclegan" if len(generators) == 2 else "colorization" if (
+            first.config["input_nc"], first.config["output_nc"]) == (1, 2) else "pix2pix",
         "test_mode": test_mode or default_test_mode(generators),
         "resolution": resolution or (first.size_multiple if first.netG.startswith("unet_") else 256),
         "domain_a_name": domain_a_name, "domain_b_name": domain_b_name,
@@ -236,90 +242,59 @@ def convert(output_dir: str | Path, checkpoints: dict[str, str | Path], *, netG:
     return output_dir
 
 
-# -- model card ----------------------------------------------------------------------------------
-CARD_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ title }}
-
-{{ summary }} Converted from {% if name %}the pretrained model **{{ name }}** of {% endif %}[{{ source }}]({{ source }})
-with `python -m pix2pix_hub convert`, which reproduces the original network's outputs (max |Δ| ≤ 1e-5 against
-the reference implementation in pix2pix-hub's tests).
-
-| | |
-|---|---|
-| generator | `{{ netG }}`, ngf {{ ngf }}, norm `{{ norm }}`, dropout {{ dropout }} |
-| channels | {{ input_nc }} in, {{ output_nc }} out |
-| test mode | `{{ test_mode }}` |
-
-## Use it
-
-```python
-from PIL import Image
-from pix2pix_hub import ImageTranslator, load_generator
-
-translator = ImageTranslator.from_pretrained("{{ repo_id }}"{{ direction_arg }})  # applies test_mode from config.json
-output = translator(Image.open("input.png"))
-
-generator = load_generator("{{ repo_id }}"{{ direction_arg }})  # plain nn.Module in eval mode, NCHW in [-1, 1]
-```
-
-```bash
-python -m pix2pix_hub translate --model {{ repo_id }} --input input.png --output out/{{ direction_flag }}
-```
-
-## Test mode: `{{ test_mode }}`
-
-{{ test_mode_text }}
-
-## Conversion
-
-| direction | original checkpoint | sha256 |
-|---|---|---|
-{% for direction, file in checkpoints.items() %}| {{ direction }} | `{{ file.file }}` | `{{ file.sha256 }}` |
-{% endfor %}"""
-
-TEST_MODE_TEXT = {
-    "reference_train": (
-        "The reference's `test.py` runs generators in train mode unless `--eval` is given: BatchNorm normalizes "
-        "each image with its own statistics (not the running averages) and dropout stays on, so repeated runs "
-        "differ slightly. Its published pix2pix results were made that way, so "
-        "`config.json` says `\"test_mode\": \"reference_train\"`. `ImageTranslator` follows it; `load_generator` "
-        "returns the net in eval mode: call `pix2pix_hub.test_mode.apply_test_mode(generator, \"reference_train\")` "
-        "and run it under `torch.no_grad()` to get the reference's behaviour, or pass `test_mode=\"eval\"` to use the "
-        "running statistics (deterministic, often a little different)."),
-    "eval": (
-        "Eval mode: BatchNorm (if any) uses its running statistics and dropout is off — the behaviour of the "
-        "reference's `test.py --eval`. {{ note }}"),
-}
+# -- the reference's pretrained generators by name -------------------------------------------------
+def domain_names(name: str) -> tuple[str, str]:
+    """horse2zebra -> (horse, zebra); facades_label2photo -> (label, photo); style_monet -> (photo, monet)."""
+    if name.startswith("style_"):
+        return "photo", name[len("style_"):]
+    part = next((p for p in name.split("_") if "2" in p), "A2B")
+    a, _, b = part.partition("2")
+    return a, b
 
 
-def write_converted_card(output_dir: Path, generators: dict[str, Generator], metadata: dict, *, repo_id: str,
-                         license: str | None = None) -> None:
-    from huggingface_hub import ModelCard, ModelCardData
+def pretrained_cache_folder(spec: str) -> tuple[Entry, Path]:
+    """The name's entry and the folder its converted model has in the cache."""
+    entry = lookup(spec, "model")
+    if entry is None:
+        raise ConvertError(f"{spec}: not one of the reference's pretrained models: {', '.join(names('model'))}")
+    return entry, cache_dir() / "models" / entry.kind / entry.name
 
-    generator = next(iter(generators.values()))
-    config, source = generator.config, metadata["converted_from"]
-    cyclegan = metadata["model_type"] == "cyclegan"
-    a, b = metadata["domain_a_name"], metadata["domain_b_name"]
-    summary = (f"A CycleGAN with two `{generator.netG}` generators: `AtoB` turns {a} into {b}, `BtoA` the reverse."
-               if cyclegan else f"A `{generator.netG}` generator translating {a} → {b}.")
-    mode_text = TEST_MODE_TEXT[metadata["test_mode"]].replace("{{ note }}", "" if train_mode_differs(generator) else
-                                                              "This generator has no BatchNorm or dropout, so "
-                                                              "train and eval mode give the same outputs.")
-    card_data = ModelCardData(
-        library_name="pix2pix-hub", pipeline_tag="image-to-image", license=license, model_name=repo_id,
-        tags=["pix2pix-hub", "image-to-image", "gan", metadata["model_type"], generator.netG,
-              "pytorch-CycleGAN-and-pix2pix", "converted"])
-    card = ModelCard.from_template(
-        card_data, template_str=CARD_TEMPLATE, title=source["name"] or repo_id.split("/")[-1], summary=summary,
-        checkpoints=source["checkpoints"], name=source["name"],
-        source=source["source"], netG=generator.netG, ngf=config["ngf"], norm=config["norm"],
-        dropout="on" if config["use_dropout"] else "off", input_nc=config["input_nc"], output_nc=config["output_nc"],
-        test_mode=metadata["test_mode"], test_mode_text=mode_text, repo_id=repo_id,
-        direction_arg=', direction="AtoB"' if cyclegan else "", direction_flag=" --direction AtoB" if cyclegan else "")
-    card.save(output_dir / "README.md")
+
+def pretrained_folder(spec: str, output: str | Path | None = None) -> Path:
+    """One of the reference's pretrained generators (scripts/download_{pix2pix,cyclegan}_model.sh), converted as
+    `convert` converts a .pth, into `output` (default: the cache), once: the .pth is downloaded (resumably), the
+    model written under a temporary name and renamed when complete, and the .pth then removed."""
+    entry, folder = pretrained_cache_folder(spec)
+    folder = Path(output) if output else folder
+    if (folder / "config.json").is_file():
+        return folder
+    if folder.exists() and any(folder.iterdir()):
+        raise ConvertError(f"{folder} exists and is not a model folder: pass another --output")
+    with file_lock(cache_dir() / "downloads" / entry.kind / f"{entry.name}.convert.lock"):
+        if (folder / "config.json").is_file():  # another process converted it meanwhile
+            return folder
+        print(f"{entry.spec}: the reference's pretrained {entry.kind} model, downloading once from {entry.url}",
+              flush=True)
+        checkpoint = model_file(entry)
+        staging = folder.with_name(f".{folder.name}.converting-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        a, b = domain_names(entry.name)
+        try:
+            convert(staging, {"AtoB": checkpoint}, name=entry.name, source=entry.url, domain_a_name=a, domain_b_name=b,
+                    repo_id=entry.short_spec)
+        except ConvertError as error:
+            checkpoint.unlink(missing_ok=True)
+            raise ConvertError(f"{entry.url}: {error}; the download was deleted: run the same command again to "
+                               "download it anew") from None
+        finally:
+            if not (staging / "config.json").is_file():
+                shutil.rmtree(staging, ignore_errors=True)
+        if folder.exists():
+            folder.rmdir()  # an empty --output folder
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, folder)
+        checkpoint.unlink()  # converted; the model folder holds the same weights
+    return folder
 
 
 def push_to_hub(output_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
@@ -341,13 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--checkpoint", type=Path, help="pix2pix or single-direction: e.g. latest_net_G.pth")
     given.add_argument("--checkpoint_a2b", type=Path, help="CycleGAN G_A (A -> B): e.g. latest_net_G_A.pth")
     given.add_argument("--checkpoint_b2a", type=Path, help="CycleGAN G_B (B -> A): e.g. latest_net_G_B.pth")
+    given.add_argument("--pretrained", metavar="NAME",
+                       help="one of the reference's pretrained models, downloaded once and converted into the cache "
+                            "(or --output): " + ", ".join(names("model")))
     arch = parser.add_argument_group("architecture (checked against the weights)")
     arch.add_argument("--netG", help="unet_256, unet_128, resnet_9blocks, resnet_6blocks")
     arch.add_argument("--ngf", type=int, help="filters in the first conv")
     arch.add_argument("--norm", choices=("batch", "syncbatch", "instance", "none"))
     arch.add_argument("--no_dropout", action="store_true", help="U-Net trained with --no_dropout (not visible in the weights)")
     out = parser.add_argument_group("output")
-    out.add_argument("--output", type=Path, required=True, help="model folder to write")
+    out.add_argument("--output", type=Path, help="model folder to write (with --pretrained: default the cache)")
     out.add_argument("--test_mode", choices=TEST_MODES,
                      help="how to run it (default: reference_train if it has BatchNorm or dropout, as the reference's test.py)")
     out.add_argument("--name", help="the original model's name, e.g. facades_label2photo")
@@ -378,9 +356,20 @@ def checkpoints_from_args(args: argparse.Namespace, parser: argparse.ArgumentPar
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    checkpoints = checkpoints_from_args(args, parser)
     if args.push_to_hub and not args.hub_model_id:
         parser.error("--push_to_hub needs --hub_model_id user/name")
+    if args.pretrained:
+        if args.checkpoint or args.checkpoint_a2b or args.checkpoint_b2a:
+            raise ConfigError("--pretrained downloads its own checkpoint: leave out --checkpoint/--checkpoint_a2b/--checkpoint_b2a")
+        folder = pretrained_folder(args.pretrained, args.output)
+        print(f"wrote {folder}\nuse it: ImageTranslator.from_pretrained({str(folder)!r}), or by its name "
+              f"{pretrained_cache_folder(args.pretrained)[0].short_spec!r} (python -m pix2pix_hub translate --model ...)")
+        if args.push_to_hub:
+            print(f"uploaded: {push_to_hub(folder, args.hub_model_id, private=args.hub_private)}")
+        return 0
+    checkpoints = checkpoints_from_args(args, parser)
+    if not args.output:
+        raise ConfigError("pass --output DIR: the model folder to write")
     folder = convert(args.output, checkpoints, netG=args.netG, ngf=args.ngf, norm=args.norm,
                      no_dropout=args.no_dropout, test_mode=args.test_mode, name=args.name, source=args.source,
                      domain_a_name=args.domain_a_name, domain_b_name=args.domain_b_name,

@@ -24,18 +24,7 @@ from .config import DataConfig
 from .errors import DataError, first_line
 from .hub import is_hub_id, load_hub_split
 from .images import IMAGE_SUFFIXES, BadImageError
-from .transforms import (
-    OrientationCount,
-    check_aligned,
-    check_pair_sizes,
-    decode,
-    make_item,
-    oriented,
-    peek_orientation,
-    scale_image,
-    skip_or_raise,
-    split_aligned,
-)
+from .transforms import check_aligned, check_pair_sizes, decode, make_item, scale_image, skip_or_raise, split_aligned
 
 CACHE_BUDGET_BYTES = 2 * 1024**3  # decoded images kept in memory up to this size
 EAGER_CHECK_LIMIT = 20_000  # check (and cache) every image up front for datasets up to this size
@@ -155,6 +144,17 @@ def single_domain(name: str, split: str, column: str) -> list:
     return images
 
 
+def photo_sources(config: DataConfig, split: str) -> tuple[list, str]:
+    """Single images (colorization: any folder of colour photos, or a Hub dataset's first image column), under
+    split/ when the folder has split folders, as the reference's ColorizationDataset reads dataroot/phase."""
+    root = Path(config.dataset)
+    if not is_hub_id(config.dataset) and not (root / split).is_dir() and any((root / s).is_dir() for s in ("train", "val", "test")):
+        raise DataError(f"{root} has no {split}/ folder (pass --split)")
+    refs = single_domain(config.dataset, split, config.image_column_a)
+    where = f"Hub dataset {config.dataset} [{split}]" if is_hub_id(config.dataset) else f"photos in {root / split if (root / split).is_dir() else root}"
+    return refs, where
+
+
 def split_by_domain(dataset, config: DataConfig, domain_names: tuple[str, str]) -> tuple[list, list]:
     if config.domain_column not in dataset.column_names:
         raise DataError(f"no column {config.domain_column!r}: the dataset has {dataset.column_names}; pass --domain_column")
@@ -172,29 +172,25 @@ class ImageDataset(torch.utils.data.Dataset):
     """Paired (A[i], B[i]) or unpaired (A[i], random B) items of {"A", "B", "index"} tensors in [-1, 1]."""
 
     def __init__(self, refs_a: list, refs_b: list | None, *, config: DataConfig, paired: bool, train: bool,
-                 seed: int, description: str, swap: bool = False):
+                 seed: int, description: str, swap: bool = False, single: bool = False):
         self.refs_a, self.refs_b = refs_a, refs_b
         self.config, self.paired, self.train, self.seed, self.epoch = config, paired, train, seed, 0
-        self.aligned = refs_b is None  # A|B side by side in one file
+        self.single = single  # one image per item, as both A and B (colorization: the recipe makes L and ab)
+        self.aligned = refs_b is None and not single  # A|B side by side in one file
         self.swap = swap  # --direction BtoA
         self.size_multiple = 4  # sides are rounded to a multiple of this; training sets the generator's
         self.cache: dict[tuple[int, int], Image.Image] = {}  # (domain, id(ref)) -> scaled image
         self.cache_bytes = 0
         self.bad_images: list[tuple[str, str]] = []
-        self.orientation = OrientationCount()
-        # separate A and B files of a pair: each one's partner, whose EXIF tag decides with its own
-        self.partners = {id(x): y for a, b in zip(refs_a, refs_b) for x, y in ((a, b), (b, a))} \
-            if paired and refs_b is not None else {}
         if len(self) <= EAGER_CHECK_LIMIT:
             self.check_all()
         if not self.refs_a or (self.refs_b is not None and not self.refs_b):
             raise DataError(f"{description}: no usable images" + (f" ({len(self.bad_images)} unreadable)" if self.bad_images else ""))
         self.num_a, self.num_b = len(self.refs_a), len(self.refs_b) if self.refs_b is not None else len(self.refs_a)
-        kind = "paired" if paired else "unpaired"
+        kind = "photo" if single else "paired" if paired else "unpaired"
         self.description = f"{description}: {len(self)} {kind} items" + (f" ({self.num_a} A, {self.num_b} B)" if not paired else "")
         if self.bad_images:
             self.description += f", {len(self.bad_images)} unreadable image(s) skipped"
-        self.description += self.orientation.summary()
 
     def __len__(self) -> int:
         if self.paired or self.refs_b is None:
@@ -232,10 +228,7 @@ class ImageDataset(torch.utils.data.Dataset):
         key = (domain, id(ref))
         if key in self.cache:
             return self.cache[key]
-        image = decode(ref, "RGB", orientation="ignore")
-        partner = self.partners.get(id(ref))
-        image = oriented(image, ref, aligned=self.aligned, count=self.orientation,
-                         partner_tag=peek_orientation(partner) if partner is not None else None)
+        image = decode(ref, "RGB")
         if self.aligned:
             check_aligned(ref, image)
         image = scale_image(self.config, image, self.train, halves=self.aligned)
@@ -265,6 +258,8 @@ class ImageDataset(torch.utils.data.Dataset):
         index_a = int(self.order(len(self.refs_a), 0)[index % len(self.refs_a)])
         if self.aligned:
             a, b = split_aligned(self.load(0, self.refs_a[index_a]))
+        elif self.single:
+            a = b = self.load(0, self.refs_a[index_a])
         else:
             a = self.load(0, self.refs_a[index_a])
             if self.paired:
@@ -282,19 +277,27 @@ class ImageDataset(torch.utils.data.Dataset):
 
 def load_image_dataset(config: DataConfig, *, paired: bool, split: str | None = None, train: bool = True,
                        seed: int = 0, domain_names: tuple[str, str] = ("A", "B"), rank: int = 0,
-                       world_size: int = 1) -> ImageDataset:
+                       world_size: int = 1, single: bool = False) -> ImageDataset:
     """The dataset for training (`train=True`: shuffled per epoch, random crops and flips) or for
-    validation (`train=False`: in order, the whole image at --resolution).
+    validation (`train=False`: in order, the whole image at --resolution). `single`: one RGB image per item,
+    given as both A and B (a recipe such as colorization derives its own input and target from it).
 
     With --streaming, an endless `StreamingImageDataset` (streaming.py) instead, holding process `rank`'s
     part of the stream (of `world_size` processes)."""
     split = split or config.split
     config, source = named_dataset(config, paired, rank)
+    if config.streaming and single:
+        raise DataError("--streaming is not supported for single-image (colorization) data yet: drop --streaming")
     if config.streaming:
         from .streaming import load_streaming_dataset
         return load_streaming_dataset(config, paired=paired, split=split, train=train, seed=seed,
                                       domain_names=domain_names, rank=rank, world_size=world_size)
-    if paired:
+    if single:
+        if not config.dataset:
+            raise DataError("colorization needs --dataset: a folder of colour photos, or a Hub id")
+        config = replace(config, input_nc=3, output_nc=3)  # RGB photos; the recipe converts them
+        (refs_a, description), refs_b = photo_sources(config, split), None
+    elif paired:
         if not config.dataset:
             raise DataError("paired training needs --dataset")
         refs_a, refs_b, description = paired_sources(config, split)
@@ -305,5 +308,5 @@ def load_image_dataset(config: DataConfig, *, paired: bool, split: str | None = 
         refs_b = refs_b[: config.max_train_samples] if refs_b is not None else None
     swap = config.direction == "BtoA"
     description = f"{description} ({source})" if source else description
-    return ImageDataset(refs_a, refs_b, config=config, paired=paired, train=train, seed=seed,
-                        description=description, swap=swap)
+    return ImageDataset(refs_a, refs_b, config=config, paired=paired or single, train=train, seed=seed,
+                        description=description, swap=swap and not single, single=single)

@@ -98,6 +98,12 @@ class Entry:
     def spec(self) -> str:
         return f"{self.kind}:{self.name}"
 
+    @property
+    def short_spec(self) -> str:
+        """The name alone, or kind:name for a name both scripts list."""
+        both = all(self.name in NAMES[(kind, self.what)] for kind in KINDS)
+        return self.spec if both else self.name
+
 
 def names(what: str) -> list[str]:
     """Every name, with `kind:` before the ones both scripts list."""
@@ -124,11 +130,21 @@ def lookup(spec: str, what: str, prefer: str | None = None) -> Entry | None:
     return Entry(found[0], what, name) if found else None
 
 
+def is_known(spec: str, what: str) -> bool:
+    """Whether `spec` names one of the reference's datasets/models (a name both lists hold counts, unprefixed)."""
+    try:
+        return lookup(spec, what) is not None
+    except DownloadError:
+        return ":" not in spec or spec.split(":", 1)[0] in KINDS
+
+
 def cache_dir() -> Path:
-    """$PIX2PIX_HUB_CACHE, else $XDG_CACHE_HOME/pix2pix_hub, else ~/.cache/pix2pix_hub."""
+    """The package's cache: $PIX2PIX_HUB_CACHE, else $HF_HOME/pix2pix_hub, else ~/.cache/pix2pix_hub."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "pix2pix_hub"
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "pix2pix_hub"
+    return Path.home() / ".cache" / "pix2pix_hub"
 
 
 def file_lock(path: Path):

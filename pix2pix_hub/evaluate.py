@@ -26,6 +26,7 @@ from torch import nn
 from .config import DataConfig
 from .errors import ConfigError, command
 from .images import image_grid
+from .lab import Colorizer
 from .metrics import per_image_metrics, to_unit_range
 from .models import Generator
 from .test_mode import apply_test_mode
@@ -224,7 +225,8 @@ def load_generators(model, direction: str | None, device: str) -> dict[str, Gene
     return {direction or generator.config.get("direction", "AtoB"): generator}
 
 
-def evaluation_data(data: DataConfig | str, generators: dict[str, Generator], resolution: int, split: str):
+def evaluation_data(data: DataConfig | str, generators: dict[str, Generator], resolution: int, split: str,
+                    single: bool = False):
     from .data import load_image_dataset
 
     first_direction, first = next(iter(generators.items()))
@@ -233,7 +235,7 @@ def evaluation_data(data: DataConfig | str, generators: dict[str, Generator], re
     paired = len(generators) == 1  # for BtoA the dataset swaps A and B: its "A" is this generator's input
     config = dataclasses.replace(config, direction=first_direction if paired else "AtoB", resolution=resolution,
                                  input_nc=channels[0], output_nc=channels[1])
-    return load_image_dataset(config, paired=paired, split=split, train=False), config
+    return load_image_dataset(config, paired=paired, split=split, train=False, single=single), config
 
 
 def evaluate(model, data: DataConfig | str, *, split: str = "test", direction: str | None = None,
@@ -248,13 +250,14 @@ def evaluate(model, data: DataConfig | str, *, split: str = "test", direction: s
     generators = load_generators(model, direction, device)
     first = next(iter(generators.values()))
     config = first.config
+    colorization = config.get("model_type") == "colorization"  # photos in, colourised photos vs the photos
     resolution = resolution or config.get("resolution") or 256
     if resolution % first.size_multiple:
         raise ConfigError(f"--resolution {resolution} is not a multiple of {first.size_multiple}, which {first.netG} needs")
     modes = {d: test_mode or g.config.get("test_mode", "eval") for d, g in generators.items()}
     if "reference_train" in modes.values():
         batch_size = 1  # BatchNorm on batch statistics: one image at a time, as the reference's test.py
-    dataset, data_config = evaluation_data(data, generators, resolution, split)
+    dataset, data_config = evaluation_data(data, generators, resolution, split, single=colorization)
     count = min(len(dataset), max_images or len(dataset))
     extras = Extras.detect(paired=len(generators) == 1, use_fid=use_fid)
     was_training = {d: g.training for d, g in generators.items()}
@@ -264,7 +267,8 @@ def evaluate(model, data: DataConfig | str, *, split: str = "test", direction: s
             apply_test_mode(g, modes[d])
         with torch.random.fork_rng(devices=[]):  # reference_train keeps dropout on: seeded, caller's RNG untouched
             torch.manual_seed(seed)
-            metrics, notes, rows = run(first if len(generators) == 1 else generators, dataset, count, batch_size, extras)
+            single = Colorizer(first) if colorization else first
+            metrics, notes, rows = run(single if len(generators) == 1 else generators, dataset, count, batch_size, extras)
     finally:
         for d, g in generators.items():
             apply_test_mode(g, "eval").train(was_training[d])
@@ -316,11 +320,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", type=Path, help="folder for metrics.json and grid.png")
     args = parser.parse_args(argv)
-    if args.output is not None and args.output.exists() and not args.output.is_dir():
-        raise ConfigError(f"--output {args.output} is a file: pass a folder for metrics.json and grid.png")
-    for flag in ("max_images", "resolution", "batch_size"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise ConfigError(f"--{flag} {getattr(args, flag)}: must be at least 1")
     data = DataConfig(dataset=args.dataset, image_column_a=args.image_column_a, image_column_b=args.image_column_b)
     result = evaluate(args.model, data, split=args.split, direction=args.direction, max_images=args.max_images,
                       resolution=args.resolution, batch_size=args.batch_size, test_mode=args.test_mode,

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .downloads import cache_dir as package_cache_dir
 from .errors import ConfigError, Pix2PixHubError
 from .models import Generator
 
@@ -49,11 +50,7 @@ class FastPathError(Pix2PixHubError, RuntimeError):
 
 
 def cache_root() -> Path:
-    if os.environ.get("PIX2PIX_HUB_CACHE"):
-        return Path(os.environ["PIX2PIX_HUB_CACHE"])
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / "pix2pix_hub"
-    return Path.home() / ".cache" / "pix2pix_hub"
+    return package_cache_dir()  # the package's one cache folder (downloads.py)
 
 
 def runtime_version(runtime: str) -> str:

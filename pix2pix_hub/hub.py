@@ -14,7 +14,7 @@ from .config import TrainConfig
 from .errors import DataError, first_line
 
 # What stays out of an upload of output_dir: resumable state and logs, not the model.
-NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**", "train.lock"]
+NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**"]
 
 CARD_TEMPLATE = """---
 {{ card_data }}
@@ -142,6 +142,12 @@ def write_model_card(output_dir: str | Path, config: TrainConfig, metrics: dict[
         summary = (f"A CycleGAN trained on unpaired images, with two {m.netG} generators: `AtoB` turns "
                    f"{m.domain_a_name} into {m.domain_b_name}, `BtoA` does the reverse.")
         caption = "Rows: real, translated, reconstructed (A → B → A, then B → A → B)."
+    elif m.model == "colorization":
+        summary = (f"A colorization model (the reference's `--model colorization`): a {m.netG} generator predicting "
+                   "the ab channels (Lab colour space) of a photo from its L channel, trained with a "
+                   f"{m.netD} PatchGAN on colour photos. Give it a grayscale or colour photo; it returns the photo "
+                   "in colour (its own L, the predicted ab).")
+        caption = "Columns: input (L) | colourised | photo."
     else:
         summary = (f"A pix2pix model ({m.netG} generator, {m.netD} PatchGAN) translating {domains} "
                    f"({config.data.direction}), trained on paired images.")

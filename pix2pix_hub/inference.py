@@ -20,6 +20,7 @@ use statistics of the whole image taken from a thumbnail of at most the same bud
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from PIL import Image
 from . import tiling
 from .errors import ConfigError
 from .images import DEPTH_NAMES, MIN_SIDE, BadImageError, convert_depth, read_array, scale_of, to_channels
+from .lab import model_to_rgb, rgb_to_model
 from .models import Generator
 from .pretrained import load_generator
 from .test_mode import apply_test_mode
@@ -107,7 +109,10 @@ class ImageTranslator:
         self.tile, self.overlap, self.memory_budget = tile, overlap, float(memory_budget)
         self.size_multiple = generator.size_multiple
         self.in_channels, self.out_channels = config.get("input_nc", 3), config.get("output_nc", 3)
-        self.input_mode = "L" if self.in_channels == 1 else "RGB"
+        # colorization: grey or colour photos in (image_channels 3); the net sees their Lab L, predicts ab (lab.py)
+        self.colorization = config.get("model_type") == "colorization"
+        self.image_channels = 3 if self.colorization else self.in_channels
+        self.input_mode = "L" if self.image_channels == 1 else "RGB"
         self._bytes_per_pixel: float | None = None
         self.precision, self._requested_backend = precision, backend
         self._tile_runners: dict[tuple, Backend] = {}
@@ -183,12 +188,34 @@ class ImageTranslator:
         if tile == "auto":
             tile = tiling.auto_tile(self.bytes_per_pixel, tiling.round_up(height, multiple),
                                     tiling.round_up(width, multiple), multiple, self.memory_budget)
-        return tiling.plan_tiles(height, width, multiple, tile, self.overlap)
+        return tiling.plan_tiles(height, width, multiple, tile, self.overlap, fit=self.tile == "auto")
 
     # -- translation --------------------------------------------------------------------------
-    def translate_array(self, array: np.ndarray, out_dtype=None) -> tuple[np.ndarray, RunInfo]:
+    def translate_array(self, array: np.ndarray, out_dtype=None,
+                        progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, RunInfo]:
         """HxW or HxWxC uint8 / uint16 / float32-in-[0, 1] array -> (HxWx`out_channels` array of `out_dtype`
-        (default: the input's), RunInfo). Only tiles are ever converted to float."""
+        (default: the input's), RunInfo). Only tiles are ever converted to float. A colorization model gives RGB.
+        `progress(1)` after each tile."""
+        if self.colorization:
+            return self.colorize_array(array, out_dtype, progress)
+        return self.run_array(array, out_dtype, progress)
+
+    def colorize_array(self, array: np.ndarray, out_dtype=None, progress=None) -> tuple[np.ndarray, RunInfo]:
+        """A grey or colour photo -> the photo in colour: its own L (at full size), the ab the model predicts from
+        that L (run as any other 1 -> 2 channel image: scaled, tiled, fast path), in the reference's Lab scaling."""
+        out_dtype = np.dtype(out_dtype or array.dtype)
+        rgb = torch.from_numpy(np.ascontiguousarray(convert_depth(to_channels(array, 3), np.float32)))
+        lightness, _ = rgb_to_model(rgb.permute(2, 0, 1)[None] * 2 - 1)  # L / 50 - 1
+        lightness_01 = ((lightness[0, 0] + 1) / 2).clamp(0, 1).numpy().astype(np.float32)[:, :, None]
+        ab_01, info = self.run_array(lightness_01, np.float32, progress)
+        ab = torch.from_numpy(np.ascontiguousarray(ab_01)).permute(2, 0, 1)[None] * 2 - 1
+        photo = ((model_to_rgb(lightness, ab)[0].permute(1, 2, 0) + 1) / 2).numpy().astype(np.float32)
+        info = dataclasses.replace(info, depth=DEPTH_NAMES[array.dtype])
+        self.last_run = info
+        return convert_depth(photo, out_dtype), info
+
+    def run_array(self, array: np.ndarray, out_dtype=None, progress=None) -> tuple[np.ndarray, RunInfo]:
+        """The generator over an image of its own channels (in_channels in, out_channels out)."""
         start = time.perf_counter()
         out_dtype = np.dtype(out_dtype or array.dtype)
         array = to_channels(array, self.in_channels)
@@ -206,7 +233,7 @@ class ImageTranslator:
             stats = tiling.thumbnail_statistics(self.generator, scaled, scale, side, self.size_multiple)
             run = self._frozen_runner((1, self.in_channels, plan.tile_h, plan.tile_w))
         work_dtype = out_dtype if (run_w, run_h) == (width, height) else np.dtype(np.float32)
-        output = tiling.translate_tiles(run, scaled, scale, plan, self.out_channels, work_dtype, stats)
+        output = tiling.translate_tiles(run, scaled, scale, plan, self.out_channels, work_dtype, stats, progress)
         if (run_w, run_h) != (width, height):
             output = convert_depth(resize(output, width, height), out_dtype)
         self.last_seconds = time.perf_counter() - start
@@ -217,7 +244,7 @@ class ImageTranslator:
 
     def translate(self, image: Image.Image) -> tuple[Image.Image, RunInfo]:
         """PIL in (any mode: 16-bit "I;16" and float "F" at full precision), PIL 8-bit out, same size, and RunInfo."""
-        output, info = self.translate_array(read_array(image, channels=self.in_channels), np.uint8)
+        output, info = self.translate_array(read_array(image, channels=self.image_channels), np.uint8)
         return Image.fromarray(output[:, :, 0] if output.shape[2] == 1 else output), info
 
     def __call__(self, images: Image.Image | Sequence[Image.Image], batch_size: int = 8):

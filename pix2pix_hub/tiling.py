@@ -157,14 +157,19 @@ def round_up(value: int, multiple: int) -> int:
     return math.ceil(value / multiple) * multiple
 
 
-def axis_starts(canvas: int, tile: int, overlap: int, multiple: int) -> tuple[int, tuple[int, ...]]:
+def axis_starts(canvas: int, tile: int, overlap: int, multiple: int, fit: bool = False) -> tuple[int, tuple[int, ...]]:
     """(tile size, starts) along one axis: one tile when it covers the canvas, else tiles at multiples of
-    `multiple` spread evenly, neighbours sharing at least `overlap` px (or `tile - multiple` if less)."""
+    `multiple` spread evenly, neighbours sharing at least `overlap` px (or `tile - multiple` if less).
+    `fit`: shrink the tile to the smallest that needs no more tiles (automatic tiles: `tile` is a maximum)."""
     if canvas <= tile:
         return canvas, (0,)
     step = max(1, (tile - overlap) // multiple)  # the largest gap between starts, in units of `multiple`
+    gaps = math.ceil((canvas - tile) // multiple / step)
+    if fit:  # the smallest tile that covers the canvas with as many tiles: less overlap computed twice
+        smaller = round_up(math.ceil((canvas + gaps * overlap) / (gaps + 1)), multiple)
+        if smaller < tile and math.ceil((canvas - smaller) // multiple / max(1, (smaller - overlap) // multiple)) == gaps:
+            tile = smaller
     units = (canvas - tile) // multiple
-    gaps = math.ceil(units / step)
     return tile, tuple(multiple * (k * units // gaps) for k in range(gaps + 1))
 
 
@@ -175,8 +180,9 @@ def default_overlap(tile: int) -> int:
     return min(96, tile // 2)
 
 
-def plan_tiles(height: int, width: int, multiple: int, tile: int | None = None, overlap: int | None = None) -> TilePlan:
-    """Tiles of `tile` px (rounded up to `multiple`); None = the whole image as one tile."""
+def plan_tiles(height: int, width: int, multiple: int, tile: int | None = None, overlap: int | None = None,
+               fit: bool = False) -> TilePlan:
+    """Tiles of `tile` px (rounded up to `multiple`; with `fit`, at most that); None = the whole image as one tile."""
     canvas_h, canvas_w = round_up(height, multiple), round_up(width, multiple)
     if tile is None:
         return TilePlan(height, width, canvas_h, canvas_w, canvas_h, canvas_w, (0,), (0,))
@@ -184,8 +190,8 @@ def plan_tiles(height: int, width: int, multiple: int, tile: int | None = None, 
     overlap = default_overlap(tile) if overlap is None else overlap
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap {overlap} must be between 0 and half the tile ({tile // 2})")
-    tile_h, starts_y = axis_starts(canvas_h, tile, overlap, multiple)
-    tile_w, starts_x = axis_starts(canvas_w, tile, overlap, multiple)
+    tile_h, starts_y = axis_starts(canvas_h, tile, overlap, multiple, fit)
+    tile_w, starts_x = axis_starts(canvas_w, tile, overlap, multiple, fit)
     return TilePlan(height, width, canvas_h, canvas_w, tile_h, tile_w, starts_y, starts_x)
 
 

@@ -9,45 +9,26 @@ exactly as if it had never stopped.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import safetensors.torch
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .checkpoints import find_checkpoint, list_checkpoints, load_checkpoint, remove_partial_checkpoints, save_checkpoint
 from .config import TrainConfig
 from .data import load_image_dataset
-from .errors import ConfigError, Pix2PixHubError, first_line
-from .interrupts import InterruptFlag, TrainingInterrupted, signal_name
+from .errors import ConfigError
 from .losses import NonFiniteLossError
 from .recipes import RECIPES, Recipe
 
 logger = logging.getLogger("pix2pix_hub")
-CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-STATE_FILE = "training_state.json"  # written last: its presence marks a complete checkpoint
-# The flags that shape the networks' tensors: a checkpoint records them, and a resume must use the same.
-ARCHITECTURE_FLAGS = {"model": ("model", "model"), "netG": ("model", "netG"), "ngf": ("model", "ngf"),
-                      "netD": ("model", "netD"), "ndf": ("model", "ndf"), "n_layers_D": ("model", "n_layers_D"),
-                      "norm": ("model", "norm"), "no_dropout": ("model", "no_dropout"),
-                      "input_nc": ("data", "input_nc"), "output_nc": ("data", "output_nc")}
 SAMPLES_FILE = "samples.png"  # the final validation grid, shown in the model card
-
-
-class CheckpointError(Pix2PixHubError, RuntimeError):
-    """A checkpoint could not be written (disk full, quota...); the previous one is intact."""
-
-
-class MissingCheckpointError(Pix2PixHubError, FileNotFoundError):
-    """--resume_from_checkpoint names a folder that is not a complete checkpoint."""
 
 
 # -- learning rate ------------------------------------------------------------------------------
@@ -74,131 +55,6 @@ def set_learning_rate(recipe: Recipe, lr: float) -> None:
             group["lr"] = lr
 
 
-# -- checkpoints --------------------------------------------------------------------------------
-def list_checkpoints(output_dir: Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    found = []
-    for path in output_dir.glob("checkpoint-*"):
-        match = CHECKPOINT_PATTERN.match(path.name)
-        if match and (path / STATE_FILE).is_file():
-            found.append((int(match.group(1)), path))
-    return [path for _, path in sorted(found)]
-
-
-def remove_partial_checkpoints(output_dir: Path) -> None:
-    """Half-written `checkpoint-N.partial` folders left by a killed run: never resumed from, removed."""
-    for path in output_dir.glob("checkpoint-*.partial"):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def save_checkpoint(accelerator: Accelerator, recipe: Recipe, output_dir: Path, step: int, limit: int | None) -> Path:
-    final, partial = output_dir / f"checkpoint-{step}", output_dir / f"checkpoint-{step}.partial"
-    if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    try:
-        write_checkpoint(accelerator, recipe, partial, step)
-    except KeyboardInterrupt:  # a second Ctrl-C while writing: no half-written folder stays behind
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    except Exception as error:  # noqa: BLE001 -- a failed write (ENOSPC, EFBIG, quota) surfaces as OSError,
-        # RuntimeError (torch.save) or SafetensorError: drop the half-written folder, keep the last good one
-        shutil.rmtree(partial, ignore_errors=True)
-        previous = list_checkpoints(output_dir)
-        kept = f"{previous[-1].name} is kept and resumable" if previous else "there is no earlier checkpoint"
-        reason = first_line(error, 160)
-        raise CheckpointError(f"could not write {final.name} ({type(error).__name__}: {reason}); is the disk full? "
-                              f"{kept}: free space, then rerun with --resume_from_checkpoint latest") from None
-    if accelerator.is_main_process:
-        if final.exists():  # the same step saved again (e.g. after a resume): replace it
-            shutil.rmtree(final)
-        partial.rename(final)
-        if limit is not None:
-            for old in list_checkpoints(output_dir)[:-max(limit, 1)]:  # never the newest
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
-
-
-def write_checkpoint(accelerator: Accelerator, recipe: Recipe, partial: Path, step: int) -> None:
-    accelerator.save_state(str(partial))
-    # Image pools differ per process (each sees its own fakes), so each writes its own.
-    rank = accelerator.process_index
-    for name, pool in recipe.pools.items():
-        state = pool.state_dict()
-        safetensors.torch.save_file(state["tensors"], partial / f"pool_{name}_{rank}.safetensors")
-        (partial / f"pool_{name}_{rank}.json").write_text(json.dumps(state["rng"]))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (partial / STATE_FILE).write_text(json.dumps({"step": step, "architecture": architecture(recipe.config)}))
-
-
-def architecture(config: TrainConfig) -> dict:
-    return {flag: getattr(getattr(config, group), name) for flag, (group, name) in ARCHITECTURE_FLAGS.items()}
-
-
-def check_architecture(config: TrainConfig, path: Path) -> None:
-    """The checkpoint's architecture flags against this run's: a difference is one line naming them."""
-    try:
-        saved = json.loads((path / STATE_FILE).read_text()).get("architecture")
-    except (OSError, ValueError, AttributeError):
-        return  # load_checkpoint says what is wrong with the folder
-    if not isinstance(saved, dict):
-        return  # saved before the flags were recorded: the tensors are compared when loading
-    ours = architecture(config)
-    different = [flag for flag in ours if flag in saved and saved[flag] != ours[flag]]
-    if different:
-        flags = ", ".join(f"--{flag} {saved[flag]} (this run: {ours[flag]})" for flag in different)
-        raise ConfigError(f"{path} was saved with other architecture flags: {flags}; resume with the checkpoint's "
-                          "flags, or start a new --output_dir")
-
-
-def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
-    if resume_from != "latest":
-        path = Path(resume_from)
-        if not path.is_dir() and (output_dir / resume_from).is_dir():  # a bare name: checkpoint-N in output_dir
-            path = output_dir / resume_from
-        if not (path / STATE_FILE).is_file():
-            raise MissingCheckpointError(f"--resume_from_checkpoint {resume_from}: not a complete checkpoint folder "
-                                    f"(no {STATE_FILE}); pass 'latest' or a checkpoint-N folder")
-        return path
-    checkpoints = list_checkpoints(output_dir)
-    return checkpoints[-1] if checkpoints else None
-
-
-def load_checkpoint(accelerator: Accelerator, recipe: Recipe, path: Path) -> int:
-    from accelerate.utils import load as accelerate_load  # torch.load(weights_only=True) + numpy's RNG types
-
-    check_architecture(recipe.config, path)
-    rank = accelerator.process_index
-    rng_file = path / f"random_states_{rank}.pkl"
-    if not rng_file.is_file():  # e.g. saved by fewer processes
-        logger.warning("%s has no random states for process %d: the resumed run will not be exact", path, rank)
-    try:
-        if rng_file.is_file():  # Accelerate skips an unreadable one with an info log: the resume would not be exact
-            accelerate_load(rng_file)
-        accelerator.load_state(str(path))
-    except Exception as error:  # noqa: BLE001 -- UnpicklingError (more than tensors), EOFError, zip errors...
-        reason = first_line(error, 160)
-        if isinstance(error, RuntimeError) and any(
-                text in str(error) for text in ("size mismatch", "Missing key", "Unexpected key")):
-            raise CheckpointError(f"{path}: its networks do not fit this run's ({reason}); it was saved with other "
-                                  "--netG/--ngf/--ndf/--netD/--norm/--input_nc/--output_nc flags: resume with the "
-                                  "flags it was trained with, or start a new --output_dir") from None
-        raise CheckpointError(f"{path} cannot be resumed from ({type(error).__name__}: {reason}): a file in it is "
-                              "damaged or holds objects other than tensors, which are never unpickled; resume from "
-                              "another checkpoint-N folder") from None
-    for name, pool in recipe.pools.items():
-        tensors_file = path / f"pool_{name}_{rank}.safetensors"
-        if tensors_file.is_file():
-            tensors = safetensors.torch.load_file(tensors_file)
-            rng = json.loads((path / f"pool_{name}_{rank}.json").read_text())
-            pool.load_state_dict({"tensors": tensors, "rng": rng}, device=accelerator.device)
-        else:
-            logger.warning("%s has no image pool for process %d: it starts empty", path, rank)
-    return json.loads((path / STATE_FILE).read_text())["step"]
-
-
 # -- validation ---------------------------------------------------------------------------------
 def load_validation_batch(config: TrainConfig, recipe: Recipe) -> dict[str, torch.Tensor]:
     """The first images of the validation split (val, then test, then the training images), fixed
@@ -208,7 +64,7 @@ def load_validation_batch(config: TrainConfig, recipe: Recipe) -> dict[str, torc
     last_error = None
     for split in candidates:
         try:
-            dataset = load_image_dataset(data, paired=recipe.paired, split=split, train=False, seed=config.optim.seed,
+            dataset = load_image_dataset(data, paired=recipe.paired, single=recipe.single_images, split=split, train=False, seed=config.optim.seed,
                                          domain_names=(config.model.domain_a_name, config.model.domain_b_name))
             break
         except (ValueError, FileNotFoundError) as error:
@@ -298,68 +154,17 @@ class Run:
     step: int = 0  # optimizer steps done
     metrics: dict[str, float] = field(default_factory=dict)  # the latest validation metrics
     skipped_steps: int = 0  # steps skipped for a non-finite loss (--on_nonfinite_loss skip)
-    interrupts: InterruptFlag | None = None  # SIGINT/SIGTERM seen (interrupts.py)
 
 
 def train(config: TrainConfig) -> Path:
-    """Train, checkpoint, validate; write the final model folder (and push it). Returns output_dir.
-
-    output_dir is locked for the run (run_lock.py); SIGINT/SIGTERM save a checkpoint at the current step and
-    raise TrainingInterrupted, a second one aborts (interrupts.py)."""
+    """Train, checkpoint, validate; write the final model folder (and push it). Returns output_dir."""
     config.resolve(RECIPES[config.model.model].defaults)
     output_dir = Path(config.output.output_dir)
     accelerator = make_accelerator(config)
-    lock = acquire_run_lock(accelerator, output_dir)
-    try:
-        with InterruptFlag() as interrupts:
-            try:
-                return train_locked(config, accelerator, interrupts)
-            except KeyboardInterrupt:
-                raise aborted(interrupts, output_dir, accelerator) from None
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def acquire_run_lock(accelerator: Accelerator, output_dir: Path):
-    """The main process locks output_dir; the others learn whether it could (a refusal ends them quietly:
-    the main process prints the one line)."""
-    from accelerate.utils import broadcast_object_list
-
-    from .run_lock import RunLock, RunLockError
-
-    lock, refusal = None, None
-    if accelerator.is_main_process:
-        try:
-            lock = RunLock(output_dir).acquire()
-        except RunLockError as error:
-            refusal = error
-        if lock is not None and lock.notice:
-            accelerator.print(lock.notice)
-    if accelerator.num_processes > 1:
-        refused = broadcast_object_list([refusal is not None])[0]
-        if refused and refusal is None:
-            raise SystemExit(2)
-    if refusal is not None:
-        raise refusal
-    return lock
-
-
-def aborted(interrupts: InterruptFlag, output_dir: Path, accelerator: Accelerator) -> TrainingInterrupted:
-    good = list_checkpoints(output_dir)
-    kept = (f"{good[-1].name} is the latest complete checkpoint (--resume_from_checkpoint latest)" if good
-            else "no checkpoint was saved")
-    name = signal_name(interrupts.signum or 2)
-    return TrainingInterrupted(f"aborted by a second {name} at step {interrupts.step}: nothing half-written is "
-                               f"kept; {kept}", interrupts.signum or 2, accelerator.is_main_process)
-
-
-def train_locked(config: TrainConfig, accelerator: Accelerator, interrupts: InterruptFlag) -> Path:
-    output_dir = Path(config.output.output_dir)
     set_seed(config.optim.seed)  # the same initial weights on every process
     recipe = RECIPES[config.model.model](config)
     domains = (config.model.domain_a_name, config.model.domain_b_name)
-    dataset = load_image_dataset(config.data, paired=recipe.paired, seed=config.optim.seed, domain_names=domains,
+    dataset = load_image_dataset(config.data, paired=recipe.paired, single=recipe.single_images, seed=config.optim.seed, domain_names=domains,
                                  rank=accelerator.process_index, world_size=accelerator.num_processes)
     dataset.size_multiple = size_multiple(recipe)  # --preprocess none/scale_width: sizes rounded to it
     validation_batch = load_validation_batch(config, recipe)
@@ -373,8 +178,7 @@ def train_locked(config: TrainConfig, accelerator: Accelerator, interrupts: Inte
         loader = prepare_stream_loader(accelerator, loader)
     else:
         loader = accelerator.prepare(loader)
-    run = Run(accelerator, recipe, config, dataset, loader, validation_batch, *count_steps(config, loader),
-              interrupts=interrupts)
+    run = Run(accelerator, recipe, config, dataset, loader, validation_batch, *count_steps(config, loader))
     resume(run)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -447,10 +251,6 @@ def run_loop(run: Run) -> None:
                     continue
                 run.step += 1
                 progress.update(1)
-                if run.interrupts is not None:
-                    run.interrupts.step = run.step
-                    if run.interrupts.requested(accelerator):  # every process stops at the same step
-                        stop_for_interrupt(run)
                 after_step(run, losses, lr, progress)
                 if run.step >= run.total_steps:
                     break
@@ -492,16 +292,6 @@ def after_step(run: Run, losses: dict[str, torch.Tensor] | None, lr: float, prog
                                      output_dir / "samples" / f"step-{step:07d}.png")
 
 
-def stop_for_interrupt(run: Run) -> None:
-    """Save checkpoint-{step} as every checkpoint is written, then raise the line saying how to resume."""
-    config, signum = run.config, run.interrupts.signum
-    checkpoint = save_checkpoint(run.accelerator, run.recipe, Path(config.output.output_dir), run.step,
-                                 config.output.checkpoints_total_limit)
-    raise TrainingInterrupted(f"interrupted by {signal_name(signum)} at step {run.step}: saved {checkpoint}; "
-                              "resume with the same command and --resume_from_checkpoint latest", signum,
-                              run.accelerator.is_main_process)
-
-
 def finish(run: Run) -> None:
     """Final samples, metrics, model folder and card; upload from the main process only."""
     from .hub import push_output_dir, write_model_card
@@ -521,8 +311,7 @@ def finish(run: Run) -> None:
         if bad:
             accelerator.print(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0][0]}: {bad[0][1]}")
         if getattr(dataset, "streaming", False) and not config.data.dataloader_num_workers:  # (workers count their own)
-            accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {run.step} steps"
-                              + dataset.orientation.summary())
+            accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {run.step} steps")
         write_model_card(output_dir, config, metrics, skipped_images=len(bad))
         if config.output.push_to_hub:
             push_output_dir(output_dir, config)

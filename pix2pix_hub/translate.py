@@ -76,7 +76,7 @@ def plan_outputs(files: list[Path], root: Path, output: Path, bit_depth: str) ->
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m pix2pix_hub translate", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model", required=True, help="Hub id or local model folder")
+    parser.add_argument("--model", required=True, help="Hub id, local model folder, or one of the reference's pretrained models (horse2zebra...)")
     parser.add_argument("--input", required=True, type=Path, help="an image or a folder of images (searched recursively)")
     parser.add_argument("--output", required=True, type=Path, help="folder for the translated images")
     parser.add_argument("--direction", choices=("AtoB", "BtoA"), help="CycleGAN models: which generator")
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                     counts["existing"] += 1
                     continue
                 try:
-                    image = read_array(file, channels=translator.in_channels, max_pixels=int(args.max_megapixels * 1e6))
+                    image = read_array(file, channels=translator.image_channels, max_pixels=int(args.max_megapixels * 1e6))
                 except BadImageError as error:
                     if args.on_bad_image == "error":
                         raise BadImageError(f"{first_line(error)} ({counts['written']} image(s) written before it; "

@@ -366,6 +366,14 @@ def test_browser_phone_layout(sync_api, app_server):
             assert result["x"] >= box["x"] + box["width"] - 1, "the output is not beside the drawing"
             assert 0 <= result["y"] and result["y"] + result["height"] <= 700, "the output scrolled out of view"
             assert box["width"] >= 190  # still big enough to draw on: about half the screen
+            # A drag that starts on the result beside the drawing paints nothing, though it is within the margin
+            # where a stroke may begin (which makes this check non-vacuous).
+            press = (result["x"] + 2, result["y"] + 20)
+            assert press[0] - (box["x"] + box["width"]) < max(24, box["width"] * 0.1)
+            sent = len(live.sent)
+            _stroke(page, [press, (box["x"] + box["width"] / 2, box["y"] + 20)])
+            page.wait_for_timeout(500)
+            assert len(live.sent) == sent, "a press on the result painted"
             page.screenshot(path="/tmp/app_screenshot_phone.png")
         finally:
             browser.close()

@@ -21,14 +21,7 @@ from pix2pix_hub.config import DataConfig
 from pix2pix_hub.data import load_image_dataset
 from pix2pix_hub.downloads import DownloadError, dataset_folder, lookup
 
-from download_server import (
-    FileServer,
-    SilentServer,
-    mirror_env,
-    refused_url,
-    tar_gz,
-    zip_bytes,
-)
+from download_server import FileServer, SilentServer, mirror_env, refused_url, tar_gz, zip_bytes
 from helpers import ROOT, make_aligned_folder, make_unpaired_folders
 
 FACADES = "/pix2pix/datasets/facades.tar.gz"

@@ -177,3 +177,16 @@ def test_lower_precision_is_opt_in_and_close(precision):
     mse = ((translator.backend(batch) - eager(generator, batch)) ** 2).mean().item()
     assert 10 * np.log10(4 / max(mse, 1e-12)) > 25  # PSNR in dB, peak-to-peak 2
     assert ImageTranslator(generator, device="cpu", resolution=32).backend_name.endswith("-fp32")  # the default
+
+
+def test_tiles_with_whole_image_statistics_run_in_the_fast_path():
+    """InstanceNorm in tiles: the statistics are extra inputs of the exported graph, not a reason to run eager."""
+    generator = tiny("resnet_2blocks", "instance")
+    image = np.random.default_rng(0).integers(0, 256, (72, 100, 3), dtype=np.uint8)
+    fast = ImageTranslator(generator, device="cpu", tile=48, overlap=16)
+    slow = ImageTranslator(generator, device="cpu", tile=48, overlap=16, backend="eager")
+    out_fast, info = fast.translate_array(image)
+    out_slow, info_slow = slow.translate_array(image)
+    assert info.plan == info_slow.plan == "6 tiles of 48×48"
+    assert info.backend.endswith("-fp32") and info_slow.backend == "eager"
+    assert np.abs(out_fast.astype(int) - out_slow).max() <= 1

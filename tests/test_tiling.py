@@ -109,7 +109,7 @@ def test_frozen_statistics_of_the_same_input_reproduce_the_generator():
 
 
 def test_instance_norm_tiles_match_the_whole_image_and_per_tile_statistics_do_not():
-    generator = smooth(tiny("resnet_6blocks"))
+    generator = smooth(tiny())
     image = photo_like(128, 160)
     reference = whole(generator, image)
     good = np.abs(tiled(generator, image, 96, 48) - reference) * 255

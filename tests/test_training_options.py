@@ -214,7 +214,7 @@ def test_preprocess_none_trains_a_unet_on_sizes_it_cannot_take_as_they_are(tmp_p
 
 
 def test_resume_from_checkpoint_takes_a_folder_or_its_name(tmp_path):
-    from pix2pix_hub.training import STATE_FILE, find_checkpoint
+    from pix2pix_hub.checkpoints import STATE_FILE, find_checkpoint
     for step in (2, 4, 10):
         (tmp_path / f"checkpoint-{step}").mkdir()
         (tmp_path / f"checkpoint-{step}" / STATE_FILE).write_text(json.dumps({"step": step}))

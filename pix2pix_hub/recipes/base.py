@@ -21,6 +21,7 @@ from ..models import Generator, build_discriminator, build_generator, init_weigh
 
 class Recipe:
     paired: bool = True
+    single_images: bool = False  # the data is one image per item (given as both A and B): see colorization
     model_type: str = ""
     # ModelConfig fields this model sets when the command line leaves them unset (TrainConfig.resolve)
     defaults: ClassVar[dict[str, Any]] = {}

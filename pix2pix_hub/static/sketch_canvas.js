@@ -247,7 +247,9 @@ function nearCanvas(event) {
 function onDown(event) {
   if (!view.isConnected) { document.removeEventListener('pointerdown', onDown, true); return; }
   if (event.button !== 0 || stroke || !nearCanvas(event)) return;
-  if (event.target !== view && event.target.closest('button, input, select, textarea, a, label, [role=tab]')) return;
+  // Not a press meant for something else: a control, or the result beside the drawing.
+  if (event.target !== view &&
+      event.target.closest('button, input, select, textarea, a, label, [role=tab], .p2p-result')) return;
   event.preventDefault();
   view.setPointerCapture(event.pointerId);
   const point = toCanvas(event);

@@ -1,0 +1,127 @@
+"""Resumable checkpoints: `checkpoint-{step}` folders, written whole or not at all.
+
+A checkpoint is written under `checkpoint-{step}.partial` and renamed when complete; STATE_FILE is written last,
+so its presence marks a complete checkpoint and a killed run never leaves a half-written "latest". It holds
+Accelerate's state (weights, optimizers, RNG states) and each process's image pools, as safetensors + JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import safetensors.torch
+from accelerate import Accelerator
+
+from .errors import Pix2PixHubError, first_line
+from .recipes import Recipe
+
+logger = logging.getLogger("pix2pix_hub")
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+STATE_FILE = "training_state.json"  # written last: its presence marks a complete checkpoint
+
+
+class CheckpointError(Pix2PixHubError, RuntimeError):
+    """A checkpoint could not be written (disk full, quota...); the previous one is intact."""
+
+
+class MissingCheckpointError(Pix2PixHubError, FileNotFoundError):
+    """--resume_from_checkpoint names a folder that is not a complete checkpoint."""
+
+
+def list_checkpoints(output_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    found = []
+    for path in output_dir.glob("checkpoint-*"):
+        match = CHECKPOINT_PATTERN.match(path.name)
+        if match and (path / STATE_FILE).is_file():
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def remove_partial_checkpoints(output_dir: Path) -> None:
+    """Half-written `checkpoint-N.partial` folders left by a killed run: never resumed from, removed."""
+    for path in output_dir.glob("checkpoint-*.partial"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def save_checkpoint(accelerator: Accelerator, recipe: Recipe, output_dir: Path, step: int, limit: int | None) -> Path:
+    final, partial = output_dir / f"checkpoint-{step}", output_dir / f"checkpoint-{step}.partial"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    try:
+        write_checkpoint(accelerator, recipe, partial, step)
+    except Exception as error:  # noqa: BLE001 -- a failed write (ENOSPC, EFBIG, quota) surfaces as OSError,
+        # RuntimeError (torch.save) or SafetensorError: drop the half-written folder, keep the last good one
+        shutil.rmtree(partial, ignore_errors=True)
+        previous = list_checkpoints(output_dir)
+        kept = f"{previous[-1].name} is kept and resumable" if previous else "there is no earlier checkpoint"
+        reason = first_line(error, 160)
+        raise CheckpointError(f"could not write {final.name} ({type(error).__name__}: {reason}); is the disk full? "
+                              f"{kept}: free space, then rerun with --resume_from_checkpoint latest") from None
+    if accelerator.is_main_process:
+        if final.exists():  # the same step saved again (e.g. after a resume): replace it
+            shutil.rmtree(final)
+        partial.rename(final)
+        if limit is not None:
+            for old in list_checkpoints(output_dir)[:-max(limit, 1)]:  # never the newest
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def write_checkpoint(accelerator: Accelerator, recipe: Recipe, partial: Path, step: int) -> None:
+    accelerator.save_state(str(partial))
+    # Image pools differ per process (each sees its own fakes), so each writes its own.
+    rank = accelerator.process_index
+    for name, pool in recipe.pools.items():
+        state = pool.state_dict()
+        safetensors.torch.save_file(state["tensors"], partial / f"pool_{name}_{rank}.safetensors")
+        (partial / f"pool_{name}_{rank}.json").write_text(json.dumps(state["rng"]))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (partial / STATE_FILE).write_text(json.dumps({"step": step}))
+
+
+def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
+    if resume_from != "latest":
+        path = Path(resume_from)
+        if not path.is_dir() and (output_dir / resume_from).is_dir():  # a bare name: checkpoint-N in output_dir
+            path = output_dir / resume_from
+        if not (path / STATE_FILE).is_file():
+            raise MissingCheckpointError(f"--resume_from_checkpoint {resume_from}: not a complete checkpoint folder "
+                                    f"(no {STATE_FILE}); pass 'latest' or a checkpoint-N folder")
+        return path
+    checkpoints = list_checkpoints(output_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def load_checkpoint(accelerator: Accelerator, recipe: Recipe, path: Path) -> int:
+    from accelerate.utils import load as accelerate_load  # torch.load(weights_only=True) + numpy's RNG types
+
+    rank = accelerator.process_index
+    rng_file = path / f"random_states_{rank}.pkl"
+    if not rng_file.is_file():  # e.g. saved by fewer processes
+        logger.warning("%s has no random states for process %d: the resumed run will not be exact", path, rank)
+    try:
+        if rng_file.is_file():  # Accelerate skips an unreadable one with an info log: the resume would not be exact
+            accelerate_load(rng_file)
+        accelerator.load_state(str(path))
+    except Exception as error:  # noqa: BLE001 -- UnpicklingError (more than tensors), EOFError, zip errors...
+        reason = first_line(error, 160)
+        raise CheckpointError(f"{path} cannot be resumed from ({type(error).__name__}: {reason}): a file in it is "
+                              "damaged or holds objects other than tensors, which are never unpickled; resume from "
+                              "another checkpoint-N folder") from None
+    for name, pool in recipe.pools.items():
+        tensors_file = path / f"pool_{name}_{rank}.safetensors"
+        if tensors_file.is_file():
+            tensors = safetensors.torch.load_file(tensors_file)
+            rng = json.loads((path / f"pool_{name}_{rank}.json").read_text())
+            pool.load_state_dict({"tensors": tensors, "rng": rng}, device=accelerator.device)
+        else:
+            logger.warning("%s has no image pool for process %d: it starts empty", path, rank)
+    return json.loads((path / STATE_FILE).read_text())["step"]
