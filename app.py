@@ -1,12 +1,14 @@
 """pix2pix-hub Gradio app: draw or upload, get the translated image (Hugging Face Space entry point).
 
-Run locally: python app.py [--model PATH_OR_ID] [--port N] [--share no]
+Run locally: python app.py [--model PATH_OR_ID] [--port N] [--share no] [--public]
+As a Space (SPACE_ID set) or with --public, visitors pick only among the listed models and the server's
+memory, downloads and uploads are bounded: see pix2pix_hub/serving.py and the README's "Space mode".
 """
 from __future__ import annotations
 
 import argparse
-import functools
 import os
+import sys
 import threading
 import time
 import uuid
@@ -15,14 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pix2pix_hub.downloads import is_known
-from pix2pix_hub.errors import first_line
-from pix2pix_hub.images import to_8bit
-from pix2pix_hub.inference import ImageTranslator
+from pix2pix_hub.errors import ConfigError, command
+from pix2pix_hub.images import BadImageError, open_image, to_8bit
 
 # Brush colours = the colours make-dataset paints with, which the default model was trained on.
 from pix2pix_hub.palette import SEGMENT_PALETTE
-from pix2pix_hub.pretrained import ModelLoadError, read_model_config, resolve_model_folder
+from pix2pix_hub.pretrained import ModelLoadError
+from pix2pix_hub.serving import BodyLimit, ModelServer, ServeSettings
 from pix2pix_hub.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
 
 ROOT = Path(__file__).resolve().parent
@@ -51,48 +52,44 @@ _LIVE_WAITING = threading.BoundedSemaphore(16)
 BUSY = "⚠️ The server is busy with other drawings; try again in a moment."
 
 
-def _model_path(model_id: str) -> str:
-    """A folder under the app, or the id as given; one of the reference's pretrained names (horse2zebra...) is its
-    converted folder in the cache, only if there already: a visitor's name never starts a download here (the
-    operator's --model is fetched once, when the app starts: build_demo)."""
-    model_id = (model_id or DEFAULT_MODEL).strip()
-    local = ROOT / model_id
-    if not Path(model_id).is_absolute() and local.exists():
-        return str(local)
-    if not Path(model_id).exists() and is_known(model_id, "model"):
-        return str(resolve_model_folder(model_id, local_files_only=True))
-    return model_id
+_SERVER: ModelServer | None = None
 
 
-_LOADING = threading.Lock()  # concurrent first requests load a model once, not once each
+def server() -> ModelServer:
+    """The app's models and limits: Space mode when SPACE_ID is set (or after main(["--public"]))."""
+    global _SERVER
+    if _SERVER is None:
+        _SERVER = ModelServer(ServeSettings.from_env(False, listed_models()), ROOT, APP_MEMORY_BUDGET)
+    return _SERVER
 
 
-def load_translator(model_id: str, direction: str | None, resolution: str = "default") -> ImageTranslator:
-    with _LOADING:
-        return _load_translator(model_id, direction, resolution)
+def listed_models() -> list[str]:
+    """The models offered in the list: the default, the examples, and model folders under models/."""
+    default = os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
+    bundled = sorted(f"models/{p.parent.name}" for p in (ROOT / "models").glob("*/config.json"))
+    return list(dict.fromkeys([default, DEFAULT_MODEL] + EXAMPLE_MODELS + bundled))
 
 
-@functools.lru_cache(maxsize=8)
-def _load_translator(model_id: str, direction: str | None, resolution: str = "default") -> ImageTranslator:
-    return ImageTranslator.from_pretrained(_model_path(model_id), direction=direction, device="cpu",
-                                           resolution=None if resolution == "default" else resolution,
-                                           memory_budget=APP_MEMORY_BUDGET)
+def load_translator(model_id: str, direction: str | None, resolution: str = "default"):
+    return server().translator(model_id, direction, resolution)
 
 
-load_translator.cache_clear = _load_translator.cache_clear  # the lru_cache's own handles, as before
-load_translator.cache_info = _load_translator.cache_info
+load_translator.cache_clear = lambda: server().cache.clear()
 
 
-@functools.lru_cache(maxsize=16)
 def model_config(model_id: str) -> dict:
-    return read_model_config(resolve_model_folder(_model_path(model_id)))
+    return server().config(model_id)
 
 
 def _to_pil(x) -> Image.Image | None:
     if x is None:
         return None
-    if isinstance(x, (str, Path)):
-        return Image.open(x)
+    if isinstance(x, (str, Path)):  # an upload: its size checked from the header, large JPEGs decoded reduced
+        image = open_image(x, mode="RGB", max_side=MAX_SIDE, max_pixels=server().settings.max_pixels,
+                           name="the upload")
+        with Image.open(x) as header:
+            image.info["uploaded_size"] = header.size
+        return image
     if isinstance(x, Image.Image):
         return x
     arr = np.asarray(x)
@@ -124,8 +121,12 @@ def to_input_image(value) -> Image.Image | None:
     image = _to_pil(value)
     if image is None:
         return None
+    uploaded = image.info.get("uploaded_size", image.size)
+    limit = server().settings.max_pixels  # (gradio decoded it: PIL refuses twice this in Space mode, see main)
+    if uploaded[0] * uploaded[1] > limit:
+        raise BadImageError(f"the upload: {uploaded[0]}x{uploaded[1]} is over this server's limit of "
+                            f"{limit / 1e6:g} megapixels; downscale it first")
     image = _flatten(image)
-    uploaded = image.size
     if max(image.size) > MAX_SIDE:
         image = image.copy()
         image.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
@@ -140,13 +141,18 @@ def is_blank(image: Image.Image) -> bool:
 
 def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None, resolution: str = "default"):
     """-> (translated PIL image or None, status markdown saying at which size the model ran). Never raises."""
+    model_id = (model_id or DEFAULT_MODEL).strip() if isinstance(model_id, str) or model_id is None else ""
+    refusal = server().refusal(model_id)
+    if refusal:
+        return None, f"⚠️ {refusal}"
     try:
         image = to_input_image(value)
+    except BadImageError as error:
+        return None, f"⚠️ Could not read the image: {server().message(error)}"
     except Exception as error:  # noqa: BLE001
-        return None, f"⚠️ Could not read the image: {error}"
+        return None, f"⚠️ Could not read the image: {type(error).__name__}"
     if image is None or is_blank(image):
         return None, "Draw something… (or upload a photo/sketch)"
-    model_id = (model_id or DEFAULT_MODEL).strip()
     try:
         config = model_config(model_id)
         if config.get("directions"):
@@ -164,12 +170,12 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
         finally:
             _RUNNING.release()
     except (ModelLoadError, OSError, ValueError) as error:
-        msg = first_line(error)
+        msg = server().message(error)
         if model_id == BUNDLED_MODEL and not (ROOT / BUNDLED_MODEL).exists():
             msg = f"The bundled model `{BUNDLED_MODEL}` is missing (not trained yet?). Pick another model."
         return None, f"⚠️ Model `{model_id}` could not be loaded: {msg}"
     except Exception as error:  # noqa: BLE001
-        return None, f"⚠️ Translation failed: {type(error).__name__}: {str(error)[:200]}"
+        return None, f"⚠️ Translation failed: {type(error).__name__}: {server().message(error)[:200]}"
     # Gradio stores each output under the hash of its bytes and rewrites that file for every identical result
     # (processing_utils.save_pil_to_cache), so a client still downloading the first one gets a truncated
     # answer when two requests give the same image at once: a per-request PNG text chunk keeps them apart.
@@ -182,10 +188,14 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
 
 def direction_choices(model_id: str):
     """(choices [(label, value)], visible, status) for the direction Radio."""
+    model_id = (model_id or DEFAULT_MODEL).strip() if isinstance(model_id, str) or model_id is None else ""
+    refusal = server().refusal(model_id)
+    if refusal:
+        return [("A → B", "AtoB")], False, f"⚠️ {refusal}"
     try:
-        config = model_config((model_id or DEFAULT_MODEL).strip())
+        config = model_config(model_id)
     except Exception as error:  # noqa: BLE001
-        return [("A → B", "AtoB")], False, f"⚠️ Model `{model_id}`: {first_line(error)}"
+        return [("A → B", "AtoB")], False, f"⚠️ Model `{model_id}`: {server().message(error)}"
     if config.get("model_type") == "cyclegan" or config.get("directions"):
         a = config.get("domain_a_name") or "A"
         b = config.get("domain_b_name") or "B"
@@ -194,9 +204,11 @@ def direction_choices(model_id: str):
 
 
 def model_choices(model: str) -> list[str]:
-    """The short list in the model box: the default, the examples, and model folders under models/."""
-    bundled = sorted(f"models/{p.parent.name}" for p in (ROOT / "models").glob("*/config.json"))
-    return list(dict.fromkeys([model] + EXAMPLE_MODELS + bundled))
+    """The list in the model box: in Space mode the allowed models only, locally the short list (free text too)."""
+    settings = server().settings
+    if settings.public:
+        return list(dict.fromkeys([model] + settings.allowed)) if settings.allows(model) else settings.allowed
+    return list(dict.fromkeys([model] + listed_models()))
 
 
 def example_files() -> list[str]:
@@ -234,6 +246,9 @@ def translate_live(request) -> dict:
 def fetch_operator_model(model: str) -> None:
     """The operator's choice of one of the reference's pretrained models (--model horse2zebra): downloaded and
     converted once, when the app starts, so that visitors' requests find it in the cache."""
+    from pix2pix_hub.downloads import is_known
+    from pix2pix_hub.pretrained import resolve_model_folder
+
     if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
         resolve_model_folder(model)
 
@@ -243,6 +258,9 @@ def build_demo(model: str | None = None):
 
     model = model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
     fetch_operator_model(model)
+    public = server().settings.public
+    if public and not server().settings.allows(model):
+        raise ConfigError(f"--model {model} is not among the Space's models; add it to PIX2PIX_MODELS")
     choices = model_choices(model)
     try:
         size = int(model_config(model).get("resolution") or CANVAS)
@@ -253,8 +271,8 @@ def build_demo(model: str | None = None):
         gr.Markdown("# pix2pix-hub\nPaint a landscape with the colours below (each one names what it paints), "
                     "or upload an image: the translation updates at the end of every stroke.")
         with gr.Row():
-            model_box = gr.Dropdown(choices, value=model, label="Model (folder or Hub id)",
-                                    allow_custom_value=True, scale=3)
+            model_box = gr.Dropdown(choices, value=model, label="Model" if public else "Model (folder or Hub id)",
+                                    allow_custom_value=not public, scale=3)
             direction = gr.Radio(dir_choices, value="AtoB", label="Direction", visible=dir_visible, scale=2)
             resolution = gr.Radio(RESOLUTIONS, value="default", label="Model runs at", scale=2, elem_id="resolution")
         model_status = gr.Markdown(status0, elem_id="model-status")
@@ -327,18 +345,35 @@ def warm_up(model: str) -> None:
     translate(image, model)
 
 
+
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None)
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--share", default="no")
+    parser.add_argument("--public", action="store_true",
+                        help="Space mode (on by itself when SPACE_ID is set): only the listed models, bounded uploads")
     args = parser.parse_args(argv)
+    global _SERVER
+    settings = ServeSettings.from_env(args.public, ([args.model] if args.model else []) + listed_models())
+    _SERVER = ModelServer(settings, ROOT, APP_MEMORY_BUDGET)
     demo = build_demo(args.model)
     threading.Thread(target=warm_up, args=(args.model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL,),
                      daemon=True, name="warm-up").start()
+    launch = {}
+    if settings.public:
+        from starlette.middleware import Middleware
+
+        # Gradio decodes uploads and the canvas' layers itself: PIL refuses those from the header at twice
+        # this (translate refuses what is over the cap with its own line).
+        Image.MAX_IMAGE_PIXELS = settings.max_pixels
+        body_limit = settings.upload_bytes + 2**20  # (multipart framing; gradio's own check names the file's limit)
+        launch = dict(max_file_size=settings.upload_bytes,
+                      app_kwargs={"middleware": [Middleware(BodyLimit, max_bytes=body_limit)]})
     demo.launch(server_name="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1", server_port=args.port,
-                share=args.share.lower() in ("yes", "true", "1"), css=CSS)
+                share=args.share.lower() in ("yes", "true", "1"), css=CSS, **launch)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,9 +14,15 @@ from pix2pix_hub.errors import command
 @command  # a Pix2PixHubError (bad data, options, a full disk...): one `error:` line, exit 2; else a traceback
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
+    from pix2pix_hub.interrupts import TrainingInterrupted
     from pix2pix_hub.training import train  # after argument parsing, so --help is instant
 
-    train(config)
+    try:
+        train(config)
+    except TrainingInterrupted as stop:  # Ctrl-C / SIGTERM: the checkpoint is saved (or nothing half-written kept)
+        if stop.main_process:
+            print(stop, file=sys.stderr)
+        return stop.exit_code
     return 0
 
 

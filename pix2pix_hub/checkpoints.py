@@ -16,12 +16,18 @@ from pathlib import Path
 import safetensors.torch
 from accelerate import Accelerator
 
-from .errors import Pix2PixHubError, first_line
+from .config import TrainConfig
+from .errors import ConfigError, Pix2PixHubError, first_line
 from .recipes import Recipe
 
 logger = logging.getLogger("pix2pix_hub")
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 STATE_FILE = "training_state.json"  # written last: its presence marks a complete checkpoint
+# The flags that shape the networks' tensors: a checkpoint records them, and a resume must use the same.
+ARCHITECTURE_FLAGS = {"model": ("model", "model"), "netG": ("model", "netG"), "ngf": ("model", "ngf"),
+                      "netD": ("model", "netD"), "ndf": ("model", "ndf"), "n_layers_D": ("model", "n_layers_D"),
+                      "norm": ("model", "norm"), "no_dropout": ("model", "no_dropout"),
+                      "input_nc": ("data", "input_nc"), "output_nc": ("data", "output_nc")}
 
 
 class CheckpointError(Pix2PixHubError, RuntimeError):
@@ -55,6 +61,9 @@ def save_checkpoint(accelerator: Accelerator, recipe: Recipe, output_dir: Path, 
     accelerator.wait_for_everyone()
     try:
         write_checkpoint(accelerator, recipe, partial, step)
+    except KeyboardInterrupt:  # a second Ctrl-C while writing: no half-written folder stays behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     except Exception as error:  # noqa: BLE001 -- a failed write (ENOSPC, EFBIG, quota) surfaces as OSError,
         # RuntimeError (torch.save) or SafetensorError: drop the half-written folder, keep the last good one
         shutil.rmtree(partial, ignore_errors=True)
@@ -84,7 +93,27 @@ def write_checkpoint(accelerator: Accelerator, recipe: Recipe, partial: Path, st
         (partial / f"pool_{name}_{rank}.json").write_text(json.dumps(state["rng"]))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (partial / STATE_FILE).write_text(json.dumps({"step": step}))
+        (partial / STATE_FILE).write_text(json.dumps({"step": step, "architecture": architecture(recipe.config)}))
+
+
+def architecture(config: TrainConfig) -> dict:
+    return {flag: getattr(getattr(config, group), name) for flag, (group, name) in ARCHITECTURE_FLAGS.items()}
+
+
+def check_architecture(config: TrainConfig, path: Path) -> None:
+    """The checkpoint's architecture flags against this run's: a difference is one line naming them."""
+    try:
+        saved = json.loads((path / STATE_FILE).read_text()).get("architecture")
+    except (OSError, ValueError, AttributeError):
+        return  # load_checkpoint says what is wrong with the folder
+    if not isinstance(saved, dict):
+        return  # saved before the flags were recorded: the tensors are compared when loading
+    ours = architecture(config)
+    different = [flag for flag in ours if flag in saved and saved[flag] != ours[flag]]
+    if different:
+        flags = ", ".join(f"--{flag} {saved[flag]} (this run: {ours[flag]})" for flag in different)
+        raise ConfigError(f"{path} was saved with other architecture flags: {flags}; resume with the checkpoint's "
+                          "flags, or start a new --output_dir")
 
 
 def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
@@ -103,6 +132,7 @@ def find_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
 def load_checkpoint(accelerator: Accelerator, recipe: Recipe, path: Path) -> int:
     from accelerate.utils import load as accelerate_load  # torch.load(weights_only=True) + numpy's RNG types
 
+    check_architecture(recipe.config, path)
     rank = accelerator.process_index
     rng_file = path / f"random_states_{rank}.pkl"
     if not rng_file.is_file():  # e.g. saved by fewer processes
@@ -113,6 +143,11 @@ def load_checkpoint(accelerator: Accelerator, recipe: Recipe, path: Path) -> int
         accelerator.load_state(str(path))
     except Exception as error:  # noqa: BLE001 -- UnpicklingError (more than tensors), EOFError, zip errors...
         reason = first_line(error, 160)
+        if isinstance(error, RuntimeError) and any(
+                text in str(error) for text in ("size mismatch", "Missing key", "Unexpected key")):
+            raise CheckpointError(f"{path}: its networks do not fit this run's ({reason}); it was saved with other "
+                                  "--netG/--ngf/--ndf/--netD/--norm/--input_nc/--output_nc flags: resume with the "
+                                  "flags it was trained with, or start a new --output_dir") from None
         raise CheckpointError(f"{path} cannot be resumed from ({type(error).__name__}: {reason}): a file in it is "
                               "damaged or holds objects other than tensors, which are never unpickled; resume from "
                               "another checkpoint-N folder") from None

@@ -143,6 +143,7 @@ class TrainConfig:
             raise ConfigError(f"--upsample {self.model.upsample} is for U-Net generators; {self.model.netG} has its own decoder: drop --upsample")
         if self.model.model == "cyclegan" and self.model.lambda_identity > 0 and self.data.input_nc != self.data.output_nc:
             raise ConfigError("--lambda_identity needs --input_nc == --output_nc; pass --lambda_identity 0")
+        check_values(self)
         return self
 
     def to_dict(self) -> dict:
@@ -156,6 +157,56 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+# Flags that must be whole numbers of at least this much (None: not set, left to its default behaviour).
+AT_LEAST = {"optim.max_steps": 1, "optim.batch_size": 1, "optim.gradient_accumulation_steps": 1,
+            "optim.n_epochs": 0, "optim.n_epochs_decay": 0, "optim.lr_decay_epochs": 1,
+            "output.checkpointing_steps": 1, "output.validation_steps": 1, "output.logging_steps": 1,
+            "output.num_validation_images": 1, "output.checkpoints_total_limit": 1, "data.load_size": 1,
+            "data.resolution": 1, "data.max_train_samples": 1, "data.shuffle_buffer_size": 1,
+            "data.dataloader_num_workers": 0, "data.input_nc": 1, "data.output_nc": 1, "model.ngf": 1,
+            "model.ndf": 1, "model.n_layers_D": 1, "model.pool_size": 0}
+
+
+def check_values(config: TrainConfig) -> None:
+    """Values that would fail later, or train something other than asked, refused in one line before any work."""
+    from pathlib import Path
+
+    for dotted, lowest in AT_LEAST.items():
+        group, name = dotted.split(".")
+        value = getattr(getattr(config, group), name)
+        if value is not None and value < lowest:
+            raise ConfigError(f"--{name} {value}: must be at least {lowest}")
+    o = config.optim
+    if o.n_epochs + o.n_epochs_decay == 0:
+        raise ConfigError("--n_epochs 0 --n_epochs_decay 0: nothing to train (and no learning-rate schedule); "
+                          "pass at least one epoch")
+    if o.lr_policy == "cosine" and o.n_epochs == 0:
+        raise ConfigError("--lr_policy cosine spans --n_epochs, which is 0: pass --n_epochs N")
+    if o.learning_rate <= 0:
+        raise ConfigError(f"--learning_rate {o.learning_rate}: must be above 0")
+    check_resolution(config)
+    out = Path(config.output.output_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--output_dir {out} is a file: pass a folder (it is created if absent)")
+
+
+def check_resolution(config: TrainConfig) -> None:
+    """A crop the generator cannot take whole: unet_256 needs sides divisible by 256, a ResNet by 4 (with
+    --preprocess none/scale_width the image sides are rounded to that, as documented)."""
+    from .models.factory import generator_size_multiple
+
+    if not config.model.netG:  # (resolve() without the recipe's defaults)
+        return
+    multiple = generator_size_multiple(config.model.netG)
+    d = config.data
+    if d.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop") and d.resolution % multiple:
+        hint = (f"use --resolution {max(multiple, d.resolution // multiple * multiple)}"
+                + (f", or --netG unet_{2 ** (d.resolution.bit_length() - 1)}" if config.model.netG.startswith("unet")
+                   and d.resolution >= 32 else ""))
+        raise ConfigError(f"--resolution {d.resolution} is not a multiple of {multiple}, which --netG "
+                          f"{config.model.netG} needs (the crop would be scaled to fit it); {hint}")
 
 
 def _flag_type(annotation):

@@ -24,7 +24,18 @@ from .config import DataConfig
 from .errors import DataError, first_line
 from .hub import is_hub_id, load_hub_split
 from .images import IMAGE_SUFFIXES, BadImageError
-from .transforms import check_aligned, check_pair_sizes, decode, make_item, scale_image, skip_or_raise, split_aligned
+from .transforms import (
+    OrientationCount,
+    check_aligned,
+    check_pair_sizes,
+    decode,
+    make_item,
+    oriented,
+    peek_orientation,
+    scale_image,
+    skip_or_raise,
+    split_aligned,
+)
 
 CACHE_BUDGET_BYTES = 2 * 1024**3  # decoded images kept in memory up to this size
 EAGER_CHECK_LIMIT = 20_000  # check (and cache) every image up front for datasets up to this size
@@ -182,6 +193,10 @@ class ImageDataset(torch.utils.data.Dataset):
         self.cache: dict[tuple[int, int], Image.Image] = {}  # (domain, id(ref)) -> scaled image
         self.cache_bytes = 0
         self.bad_images: list[tuple[str, str]] = []
+        self.orientation = OrientationCount()
+        # separate A and B files of a pair: each one's partner, whose EXIF tag decides with its own
+        self.partners = {id(x): y for a, b in zip(refs_a, refs_b) for x, y in ((a, b), (b, a))} \
+            if paired and refs_b is not None else {}
         if len(self) <= EAGER_CHECK_LIMIT:
             self.check_all()
         if not self.refs_a or (self.refs_b is not None and not self.refs_b):
@@ -191,6 +206,7 @@ class ImageDataset(torch.utils.data.Dataset):
         self.description = f"{description}: {len(self)} {kind} items" + (f" ({self.num_a} A, {self.num_b} B)" if not paired else "")
         if self.bad_images:
             self.description += f", {len(self.bad_images)} unreadable image(s) skipped"
+        self.description += self.orientation.summary()
 
     def __len__(self) -> int:
         if self.paired or self.refs_b is None:
@@ -228,7 +244,10 @@ class ImageDataset(torch.utils.data.Dataset):
         key = (domain, id(ref))
         if key in self.cache:
             return self.cache[key]
-        image = decode(ref, "RGB")
+        image = decode(ref, "RGB", orientation="ignore")
+        partner = self.partners.get(id(ref))
+        image = oriented(image, ref, aligned=self.aligned, count=self.orientation,
+                         partner_tag=peek_orientation(partner) if partner is not None else None)
         if self.aligned:
             check_aligned(ref, image)
         image = scale_image(self.config, image, self.train, halves=self.aligned)

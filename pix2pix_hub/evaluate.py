@@ -320,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", type=Path, help="folder for metrics.json and grid.png")
     args = parser.parse_args(argv)
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        raise ConfigError(f"--output {args.output} is a file: pass a folder for metrics.json and grid.png")
+    for flag in ("max_images", "resolution", "batch_size"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} {getattr(args, flag)}: must be at least 1")
     data = DataConfig(dataset=args.dataset, image_column_a=args.image_column_a, image_column_b=args.image_column_b)
     result = evaluate(args.model, data, split=args.split, direction=args.direction, max_images=args.max_images,
                       resolution=args.resolution, batch_size=args.batch_size, test_mode=args.test_mode,

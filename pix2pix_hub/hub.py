@@ -14,7 +14,7 @@ from .config import TrainConfig
 from .errors import DataError, first_line
 
 # What stays out of an upload of output_dir: resumable state and logs, not the model.
-NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**"]
+NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**", "train.lock"]
 
 CARD_TEMPLATE = """---
 {{ card_data }}

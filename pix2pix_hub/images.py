@@ -13,13 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .errors import Pix2PixHubError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}  # what folders are searched for
 MIN_SIDE = 8
 MAX_PIXELS = 64_000_000  # larger files are refused as probable decompression bombs (8000x8000)
+ORIENTATION_TAG = 0x0112  # EXIF Orientation: 1 = as stored; 2-8 = mirror and/or rotate to display
+ORIENTATION_KEY = "exif_orientation"  # open_image leaves the file's tag in image.info under this key
+# The EXIF orientation -> the transpose that displays it upright (as PIL's ImageOps.exif_transpose does).
+TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+             5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+             8: Image.Transpose.ROTATE_90}
 
 
 class BadImageError(Pix2PixHubError, ValueError):
@@ -33,11 +39,13 @@ def _name(source) -> str:
 
 
 def open_image(source, *, mode: str = "RGB", max_side: int | None = None, name: str | None = None,
-               max_pixels: int = MAX_PIXELS) -> Image.Image:
+               max_pixels: int = MAX_PIXELS, orientation: str = "apply") -> Image.Image:
     """Open a path, bytes, file object, numpy array or PIL image as an 8-bit `mode` ("RGB" or "L") image.
 
     Transparency is composited over white, 16-bit images are scaled (not clipped), CMYK and palette
-    images are converted, EXIF rotation is applied. With `max_side`, large images are reduced while
+    images are converted. The EXIF orientation is applied (`orientation="apply"`) or the stored pixels
+    kept (`"ignore"`, as an aligned A|B file needs); either way the tag (1 when none) is left in
+    `image.info["exif_orientation"]`. With `max_side`, large images are reduced while
     decoding (JPEG draft mode), so a 20-megapixel photo costs little memory. Images over MAX_PIXELS are
     refused from their header, before any pixel is decoded (decompression bombs; `max_pixels` raises the
     limit for a caller that means to take huge images, as `translate --max_megapixels`). `name` names bytes
@@ -75,11 +83,31 @@ def open_image(source, *, mode: str = "RGB", max_side: int | None = None, name: 
         image = source
     if min(image.size) < MIN_SIDE:
         raise BadImageError(f"{name}: {image.width}x{image.height} is too small (sides under {MIN_SIDE} px); remove it")
-    image = ImageOps.exif_transpose(image)
+    tag = orientation_tag(image)
     image = to_8bit(image)
+    if orientation == "apply":
+        image = apply_orientation(image, tag)
+    elif orientation != "ignore":
+        raise ValueError(f"orientation must be 'apply' or 'ignore', got {orientation!r}")
     if max_side and max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.LANCZOS)
-    return image.convert(mode)
+    image = image.convert(mode)
+    image.info[ORIENTATION_KEY] = tag
+    return image
+
+
+def orientation_tag(image: Image.Image) -> int:
+    """The EXIF orientation of an opened image: 1 (as stored) when there is none or it is not 1-8."""
+    try:
+        tag = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 -- a damaged EXIF block: the pixels are still fine, as stored
+        return 1
+    return tag if tag in TRANSPOSE else 1
+
+
+def apply_orientation(image: Image.Image, tag: int) -> Image.Image:
+    """The image as a viewer shows a file carrying EXIF orientation `tag`."""
+    return image.transpose(TRANSPOSE[tag]) if tag in TRANSPOSE else image
 
 
 @contextlib.contextmanager

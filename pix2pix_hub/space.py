@@ -43,8 +43,10 @@ Draw with the palette or upload an image, and [`{model}`](https://huggingface.co
 as you draw. Made with [pix2pix-hub](https://github.com/pix2pix-hub/pix2pix-hub)
 (`python -m pix2pix_hub publish-space --model {model} --space {space}`).
 
-- Type another model's Hub id into the app to try it, or set the Space variable `PIX2PIX_MODEL` to change the
-  default. A private model needs a secret `HF_TOKEN` (read access) in the Space's settings.
+- Visitors pick among the Space's models only: add Hub ids to the Space variable `PIX2PIX_MODELS`
+  (comma-separated), or set `PIX2PIX_MODEL` to change the default. A private model needs a secret `HF_TOKEN`
+  (read access) in the Space's settings. Limits: `PIX2PIX_MODEL_MB`, `PIX2PIX_MEMORY_MB`,
+  `PIX2PIX_MAX_UPLOAD_MB`, `PIX2PIX_MAX_PIXELS` (see pix2pix-hub's README, "Space mode").
 - Runs on CPU: the free hardware is enough.
 """
 

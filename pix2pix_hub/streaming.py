@@ -35,8 +35,8 @@ from PIL import Image
 from .config import DataConfig
 from .errors import DataError
 from .hub import is_hub_id, load_hub_split
-from .images import BadImageError
-from .transforms import check_pair_sizes, decode, make_item, scale_image, skip_or_raise
+from .images import ORIENTATION_KEY, BadImageError
+from .transforms import OrientationCount, check_pair_sizes, decode, make_item, oriented, scale_image, skip_or_raise
 
 
 def open_stream(name: str, split: str, columns: list[str]):
@@ -99,6 +99,7 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
                 stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
             self.streams.append(stream)
         self.bad_images: list[tuple[str, str]] = []
+        self.orientation = OrientationCount(per_read=True)
         self.passes = 0  # complete passes over (this process's part of) stream A, counted in this process
         self.resume_items = 0  # items to pass over at the next iteration: those trained on before a resume
         self.size_multiple = 4  # sides are rounded to a multiple of this; training sets the generator's
@@ -131,15 +132,22 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
                 self.passes = epoch + 1
 
     def image(self, ref, column: str) -> Image.Image | None:
-        """The decoded, scaled image, or None for a bad one with --on_bad_image skip."""
+        """The decoded image, its EXIF orientation not applied yet, or None for a bad one with
+        --on_bad_image skip."""
         try:
             if ref is None:
                 raise BadImageError(f"<row>: no image in column {column!r}; remove the row or fix --image_column_a/b")
             ref = fetch(ref)
-            return scale_image(self.config, decode(ref, "RGB"), self.train)
+            return decode(ref, "RGB", orientation="ignore")
         except (BadImageError, DataError) as error:
             skip_or_raise(self.config, self.bad_images, ref or {"path": f"<row without {column}>"}, error)
             return None
+
+    def scaled(self, image: Image.Image, ref, partner: Image.Image | None = None) -> Image.Image:
+        """Turned by its EXIF tag (a pair's two images alike, transforms.OrientationCount), then scaled."""
+        partner_tag = partner.info.get(ORIENTATION_KEY, 1) if partner is not None else None
+        image = oriented(image, ref, aligned=False, partner_tag=partner_tag, count=self.orientation)
+        return scale_image(self.config, image, self.train)
 
     def pairs(self, undecoded: int = 0):
         """(pass, position, A, B) of usable pairs, decoded and scaled; the first `undecoded` rows pass unread."""
@@ -162,6 +170,7 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
                 b = self.image(ref_b, column_b)
                 if b is None:
                     continue
+                a, b = self.scaled(a, example[column_a], partner=b), self.scaled(b, ref_b, partner=a)
                 try:
                     check_pair_sizes(self.config, example[column_a], a, ref_b, b)
                 except BadImageError as error:
@@ -169,9 +178,11 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
                     continue
             else:
                 b = None
+                a = self.scaled(a, example[column_a])
                 for _, _, example_b in b_examples:  # the next usable B, from its own stream
                     b = self.image(example_b[column_b], column_b)
                     if b is not None:
+                        b = self.scaled(b, example_b[column_b])
                         self.used[1] += 1
                         break
                 if b is None:  # the B stream ended (validation only)

@@ -24,6 +24,7 @@ from .checkpoints import find_checkpoint, list_checkpoints, load_checkpoint, rem
 from .config import TrainConfig
 from .data import load_image_dataset
 from .errors import ConfigError
+from .interrupts import InterruptFlag, TrainingInterrupted, signal_name
 from .losses import NonFiniteLossError
 from .recipes import RECIPES, Recipe
 
@@ -154,13 +155,64 @@ class Run:
     step: int = 0  # optimizer steps done
     metrics: dict[str, float] = field(default_factory=dict)  # the latest validation metrics
     skipped_steps: int = 0  # steps skipped for a non-finite loss (--on_nonfinite_loss skip)
+    interrupts: InterruptFlag | None = None  # SIGINT/SIGTERM seen (interrupts.py)
 
 
 def train(config: TrainConfig) -> Path:
-    """Train, checkpoint, validate; write the final model folder (and push it). Returns output_dir."""
+    """Train, checkpoint, validate; write the final model folder (and push it). Returns output_dir.
+
+    output_dir is locked for the run (run_lock.py); SIGINT/SIGTERM save a checkpoint at the current step and
+    raise TrainingInterrupted, a second one aborts (interrupts.py)."""
     config.resolve(RECIPES[config.model.model].defaults)
     output_dir = Path(config.output.output_dir)
     accelerator = make_accelerator(config)
+    lock = acquire_run_lock(accelerator, output_dir)
+    try:
+        with InterruptFlag() as interrupts:
+            try:
+                return train_locked(config, accelerator, interrupts)
+            except KeyboardInterrupt:
+                raise aborted(interrupts, output_dir, accelerator) from None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def acquire_run_lock(accelerator: Accelerator, output_dir: Path):
+    """The main process locks output_dir; the others learn whether it could (a refusal ends them quietly:
+    the main process prints the one line)."""
+    from accelerate.utils import broadcast_object_list
+
+    from .run_lock import RunLock, RunLockError
+
+    lock, refusal = None, None
+    if accelerator.is_main_process:
+        try:
+            lock = RunLock(output_dir).acquire()
+        except RunLockError as error:
+            refusal = error
+        if lock is not None and lock.notice:
+            accelerator.print(lock.notice)
+    if accelerator.num_processes > 1:
+        refused = broadcast_object_list([refusal is not None])[0]
+        if refused and refusal is None:
+            raise SystemExit(2)
+    if refusal is not None:
+        raise refusal
+    return lock
+
+
+def aborted(interrupts: InterruptFlag, output_dir: Path, accelerator: Accelerator) -> TrainingInterrupted:
+    good = list_checkpoints(output_dir)
+    kept = (f"{good[-1].name} is the latest complete checkpoint (--resume_from_checkpoint latest)" if good
+            else "no checkpoint was saved")
+    name = signal_name(interrupts.signum or 2)
+    return TrainingInterrupted(f"aborted by a second {name} at step {interrupts.step}: nothing half-written is "
+                               f"kept; {kept}", interrupts.signum or 2, accelerator.is_main_process)
+
+
+def train_locked(config: TrainConfig, accelerator: Accelerator, interrupts: InterruptFlag) -> Path:
+    output_dir = Path(config.output.output_dir)
     set_seed(config.optim.seed)  # the same initial weights on every process
     recipe = RECIPES[config.model.model](config)
     domains = (config.model.domain_a_name, config.model.domain_b_name)
@@ -178,7 +230,8 @@ def train(config: TrainConfig) -> Path:
         loader = prepare_stream_loader(accelerator, loader)
     else:
         loader = accelerator.prepare(loader)
-    run = Run(accelerator, recipe, config, dataset, loader, validation_batch, *count_steps(config, loader))
+    run = Run(accelerator, recipe, config, dataset, loader, validation_batch, *count_steps(config, loader),
+              interrupts=interrupts)
     resume(run)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -251,6 +304,10 @@ def run_loop(run: Run) -> None:
                     continue
                 run.step += 1
                 progress.update(1)
+                if run.interrupts is not None:
+                    run.interrupts.step = run.step
+                    if run.interrupts.requested(accelerator):  # every process stops at the same step
+                        stop_for_interrupt(run)
                 after_step(run, losses, lr, progress)
                 if run.step >= run.total_steps:
                     break
@@ -292,6 +349,16 @@ def after_step(run: Run, losses: dict[str, torch.Tensor] | None, lr: float, prog
                                      output_dir / "samples" / f"step-{step:07d}.png")
 
 
+def stop_for_interrupt(run: Run) -> None:
+    """Save checkpoint-{step} as every checkpoint is written, then raise the line saying how to resume."""
+    config, signum = run.config, run.interrupts.signum
+    checkpoint = save_checkpoint(run.accelerator, run.recipe, Path(config.output.output_dir), run.step,
+                                 config.output.checkpoints_total_limit)
+    raise TrainingInterrupted(f"interrupted by {signal_name(signum)} at step {run.step}: saved {checkpoint}; "
+                              "resume with the same command and --resume_from_checkpoint latest", signum,
+                              run.accelerator.is_main_process)
+
+
 def finish(run: Run) -> None:
     """Final samples, metrics, model folder and card; upload from the main process only."""
     from .hub import push_output_dir, write_model_card
@@ -311,7 +378,8 @@ def finish(run: Run) -> None:
         if bad:
             accelerator.print(f"skipped {len(bad)} unreadable image(s), e.g. {bad[0][0]}: {bad[0][1]}")
         if getattr(dataset, "streaming", False) and not config.data.dataloader_num_workers:  # (workers count their own)
-            accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {run.step} steps")
+            accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {run.step} steps"
+                              + dataset.orientation.summary())
         write_model_card(output_dir, config, metrics, skipped_images=len(bad))
         if config.output.push_to_hub:
             push_output_dir(output_dir, config)

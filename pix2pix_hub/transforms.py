@@ -15,7 +15,7 @@ from PIL import Image
 
 from .config import DataConfig
 from .errors import DataError, first_line
-from .images import BadImageError, open_image, pil_to_tensor
+from .images import ORIENTATION_KEY, BadImageError, apply_orientation, open_image, orientation_tag, pil_to_tensor
 
 logger = logging.getLogger("pix2pix_hub")
 
@@ -24,12 +24,64 @@ def ref_name(ref) -> str:
     return str(ref) if isinstance(ref, Path) else (ref.get("path") or "<image bytes>")
 
 
-def decode(ref, mode: str) -> Image.Image:
+def decode(ref, mode: str, orientation: str = "apply") -> Image.Image:
     if isinstance(ref, dict):
         if ref.get("bytes") is not None:
-            return open_image(ref["bytes"], mode=mode, name=ref_name(ref))
-        return open_image(ref["path"], mode=mode)
-    return open_image(ref, mode=mode)
+            return open_image(ref["bytes"], mode=mode, name=ref_name(ref), orientation=orientation)
+        return open_image(ref["path"], mode=mode, orientation=orientation)
+    return open_image(ref, mode=mode, orientation=orientation)
+
+
+def peek_orientation(ref) -> int:
+    """A file's EXIF orientation from its header, without decoding the pixels (1 when unreadable)."""
+    import io
+
+    try:
+        source = ref if not isinstance(ref, dict) else (
+            io.BytesIO(ref["bytes"]) if ref.get("bytes") is not None else ref["path"])
+        with Image.open(source) as image:
+            return orientation_tag(image)
+    except Exception:  # noqa: BLE001 -- an unreadable partner is reported when it is decoded itself
+        return 1
+
+
+class OrientationCount:
+    """Images whose EXIF orientation tag was applied or ignored, for the run's summary line.
+
+    The rule: an aligned A|B file is split as stored (its tag ignored, as the reference, which never reads
+    EXIF); a pair of separate A and B files is turned alike: both as their (equal) tags say, or both as
+    stored when their tags differ; an unpaired image is shown as its tag says, as any viewer shows it."""
+
+    def __init__(self, per_read: bool = False):
+        self.seen: dict[int, str] = {}  # id(ref) -> "applied" | "ignored": each file counted once
+        self.per_read = per_read  # a stream: every image read counts (its refs are not kept)
+        self.reads = {"applied": 0, "ignored": 0}
+
+    def note(self, ref, tag: int, applied: bool) -> None:
+        if tag != 1:
+            what = "applied" if applied else "ignored"
+            if self.per_read:
+                self.reads[what] += 1
+            else:
+                self.seen[id(ref)] = what
+
+    def summary(self) -> str:
+        applied = sum(v == "applied" for v in self.seen.values()) + self.reads["applied"]
+        ignored = len(self.seen) + sum(self.reads.values()) - applied
+        parts = [f"{applied} applied"] if applied else []
+        parts += [f"{ignored} ignored (aligned A|B files are split as stored; a pair whose tags differ is "
+                  "used as stored)"] if ignored else []
+        return f"; EXIF orientation tags: {', '.join(parts)}" if parts else ""
+
+
+def oriented(image: Image.Image, ref, *, aligned: bool, partner_tag: int | None,
+             count: OrientationCount) -> Image.Image:
+    """Apply `image`'s EXIF orientation (decoded with orientation="ignore") by the rule of OrientationCount.
+    `partner_tag`: the other file's tag, for a pair of separate A and B files (None when unpaired)."""
+    tag = image.info.get(ORIENTATION_KEY, 1)
+    apply = tag != 1 and not aligned and (partner_tag is None or partner_tag == tag)
+    count.note(ref, tag, apply)
+    return apply_orientation(image, tag) if apply else image
 
 
 def scaled_size(config: DataConfig, width: int, height: int, train: bool) -> tuple[int, int]:

@@ -164,8 +164,8 @@ def served_app(args: list[str], log_path: Path, env: dict[str, str] | None = Non
     """Run `python app.py ARGS --port P` offline; yield (url, process) once it answers; always shut it down.
     Its output goes to a file, not a pipe: a chatty server can never block on a full pipe."""
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_NAME="127.0.0.1",
-               **(env or {}))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "GRADIO_SERVER_NAME": "127.0.0.1", **(env or {})}  # (env may turn the Hub back on)
     for name in ("SPACE_ID", "PIX2PIX_MODEL"):
         env.pop(name, None)
     with open(log_path, "wb") as log:

@@ -78,6 +78,30 @@ def test_config_that_does_not_fit_the_weights(tmp_path):
         load_generator(folder)
 
 
+@pytest.mark.parametrize("change, expected", [
+    ({"ngf": "abc"}, "'ngf' is \"abc\", expected a whole number from 1 to 1024"),
+    ({"ngf": 0}, "'ngf' is 0, expected a whole number from 1 to 1024"),
+    ({"norm": "foo"}, "'norm' is \"foo\", expected one of batch, instance, none"),
+    ({"num_downs": 100000}, "'num_downs' is 100000, expected a whole number from 5 to 12"),
+    ({"use_dropout": "yes"}, "'use_dropout' is \"yes\", expected true or false"),
+    ({"resolution": 10**9}, "'resolution' is 1000000000, expected a whole number of pixels"),
+    ([1, 2], "holds a JSON list, not an object of model settings"),
+    ("deep", "is nested too deeply to be a model's config.json"),
+])
+def test_bad_config_values_name_config_json_and_the_key(tmp_path, change, expected):
+    """Before this check these raised TypeError, AttributeError, RecursionError, or blamed model.safetensors."""
+    folder = tiny_pix2pix(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    text = ("[" * 100_000 + "]" * 100_000 if change == "deep" else
+            json.dumps(change if isinstance(change, list) else {**config, **change}))
+    (folder / "config.json").write_text(text)
+    with pytest.raises(ModelLoadError) as error:
+        load_generator(folder)
+    message = str(error.value)
+    assert message.startswith(str(folder / "config.json")) and expected in message, message
+    assert "model.safetensors" not in message
+
+
 def test_missing_weights_missing_config_and_broken_weights(tmp_path):
     folder = tiny_pix2pix(tmp_path / "m")
     weights = (folder / "model.safetensors").read_bytes()
@@ -130,7 +154,8 @@ def test_pickle_only_hub_repo_never_runs(local_hub, tmp_path):
     (folder / "model.safetensors").unlink()
     armed_pickle(folder / "pytorch_model.bin", marker)
     local_hub.add_repo("evil/pickle-only", folder)
-    with pytest.raises(ModelLoadError, match="has no model.safetensors"):
+    with pytest.raises(ModelLoadError, match="no model.safetensors .*pytorch_model.bin is a PyTorch pickle, never "
+                                             "loaded.*nothing was downloaded"):
         load_generator("evil/pickle-only")  # only config, safetensors and README are ever downloaded
     with pytest.raises(Exception, match="Weights only load failed"):  # the mixin falls back to the .bin: refused
         UnetGenerator.from_pretrained("evil/pickle-only")

@@ -246,7 +246,7 @@ def test_resume_items_continues_the_stream_exactly(local_hub, tmp_path, monkeypa
     resumed = load_image_dataset(config, paired=paired, seed=0)
     resumed.resume_items = 6
     decoded = []
-    monkeypatch.setattr(streaming, "decode", lambda ref, mode, real=streaming.decode: decoded.append(ref) or real(ref, mode))
+    monkeypatch.setattr(streaming, "decode", lambda ref, mode, real=streaming.decode, **kw: decoded.append(ref) or real(ref, mode, **kw))
     rest = take(resumed, 5)
     if on_bad_image == "error":
         assert len(decoded) == 2 * 5  # A and B of the 5 items given, nothing of the 6 passed over

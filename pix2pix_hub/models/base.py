@@ -86,8 +86,9 @@ class Generator(
         return model.eval()
 
 
-def load_state_dict_checked(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
-    """load_state_dict(strict=True) with an error that names the first few differences."""
+def load_state_dict_checked(model: nn.Module, state_dict: dict[str, torch.Tensor], check_only: bool = False) -> None:
+    """load_state_dict(strict=True) with an error that names the first few differences (`check_only`: only
+    compare names and shapes, e.g. of `meta` tensors)."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -108,4 +109,5 @@ def load_state_dict_checked(model: nn.Module, state_dict: dict[str, torch.Tensor
             f"the weights do not fit {type(model).__name__}({model.config if isinstance(model, Generator) else ''}): " + "; ".join(parts)
             + ". Check netG/ngf/norm in config.json match the weights."
         )
-    model.load_state_dict(state_dict, strict=True)
+    if not check_only:
+        model.load_state_dict(state_dict, strict=True)

@@ -31,6 +31,18 @@ def build_generator(netG: str, input_nc: int = 3, output_nc: int = 3, ngf: int =
     raise ConfigError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)}")
 
 
+def generator_size_multiple(netG: str) -> int:
+    """What image sides must be divisible by for `netG` (its size for a U-Net, 4 for a ResNet), without
+    building it; ConfigError for a name build_generator would refuse."""
+    if netG.startswith("unet_") and netG[5:].isdigit() and int(netG[5:]) >= 32 and \
+            2 ** (int(netG[5:]).bit_length() - 1) == int(netG[5:]):
+        return int(netG[5:])
+    if netG.startswith("resnet_") and netG.endswith("blocks") and netG[7:-6].isdigit():
+        return 4
+    raise ConfigError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)} (any unet_<power of two from "
+                      "32>, resnet_<n>blocks)")
+
+
 def build_discriminator(netD: str, input_nc: int, ndf: int = 64, n_layers_D: int = 3, norm: str = "batch") -> nn.Module:
     if netD == "basic":
         return NLayerDiscriminator(input_nc, ndf, 3, norm)

@@ -1,0 +1,278 @@
+"""app.py in Space mode (`--public`), served for real on loopback with models on the loopback Hub server, driven
+through gradio_client and plain HTTP as a hostile visitor would: paths typed as the model, a non-model repo and an
+oversize config in the model list, oversize uploads, a slow load beside a fast request."""
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix_hub.models import build_generator
+from pix2pix_hub.pretrained import save_model_folder
+from pix2pix_hub.serving import ModelCache, ServeSettings, public_message
+
+from helpers import served_app
+
+MODELS = ["space/tiny", "space/not-a-model", "space/big-config", "space/slow"]
+UPLOAD_MB, MAX_PIXELS = 1, 1_000_000
+
+
+def peak_memory_mib(pid: int) -> float:
+    from pathlib import Path
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
+@pytest.fixture(scope="module")
+def space(local_hub_server, tmp_path_factory):
+    """`python app.py --public` with the four models of MODELS on the loopback Hub; yields (url, pid, root)."""
+    root = tmp_path_factory.mktemp("app-space")
+    torch.manual_seed(0)
+    tiny = save_model_folder(root / "tiny", {"AtoB": build_generator("unet_64", ngf=8)},
+                             {"model_type": "pix2pix", "resolution": 64})
+    local_hub_server.add_repo("space/tiny", tiny)
+    slow = save_model_folder(root / "slow", {"AtoB": build_generator("unet_128", ngf=32)},  # 42 MB, seconds to load
+                             {"model_type": "pix2pix", "resolution": 128})
+    local_hub_server.add_repo("space/slow", slow)
+    config = json.loads((tiny / "config.json").read_text())
+    (tiny / "config.json").write_text(json.dumps({**config, "ngf": 512}))  # ~7 GB of parameters beside 2 MB
+    local_hub_server.add_repo("space/big-config", tiny)
+    other = root / "diffusers"
+    (other / "unet").mkdir(parents=True)
+    (other / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 3_000_000)
+    (other / "model_index.json").write_text("{}")
+    local_hub_server.add_repo("space/not-a-model", other)
+    env = {**local_hub_server.client_env(cache_dir=root / "hf-cache"), "OMP_NUM_THREADS": "1",
+           "GRADIO_TEMP_DIR": str(root / "gradio"), "PIX2PIX_MODELS": ",".join(MODELS[1:]),
+           "PIX2PIX_MAX_UPLOAD_MB": str(UPLOAD_MB), "PIX2PIX_MAX_PIXELS": str(MAX_PIXELS)}
+    with served_app(["--public", "--model", "space/tiny"], root / "server.log", env) as (url, process):
+        yield url, process.pid, root
+
+
+@pytest.fixture(scope="module")
+def client(space):
+    from gradio_client import Client
+    return Client(space[0], verbose=False, download_files=True)
+
+
+def drawing(path, size=(96, 96)):
+    rng = np.random.default_rng(0)
+    image = Image.new("RGB", size, "white")
+    image.paste((200, 40, 40), (10, 10, 50, 50))
+    image.paste(tuple(int(c) for c in rng.integers(0, 255, 3)), (40, 40, 80, 70))
+    image.save(path)
+    return str(path)
+
+
+def upload(client, path, model="space/tiny"):
+    from gradio_client import handle_file
+    return client.predict(handle_file(str(path)), model, "AtoB", "default", api_name="/translate_upload")
+
+
+def test_listed_model_translates(space, client, tmp_path):
+    image, status = upload(client, drawing(tmp_path / "in.png"))
+    assert status.startswith("✅ 96×96"), status
+    assert Image.open(image).size == (96, 96)
+
+
+def test_paths_and_unlisted_ids_all_get_the_same_answer(space, client, tmp_path):
+    """A visitor mapping the server's folders gets one and the same refusal for what exists, what is a file
+    and what is missing; nothing of the server's paths comes back."""
+    url, _, root = space
+    path = drawing(tmp_path / "in.png")
+    probes = ["/etc", "/etc/passwd", "/root/.ssh", "../../etc", "/no/such/folder", str(root / "tiny"),
+              "models/../../../etc", "nobody/absent", "~"]
+    answers = set()
+    for probe in probes:
+        try:
+            answers.add(("answer",) + tuple(map(str, upload(client, path, probe))))
+        except Exception as error:  # gradio refuses a value outside the dropdown's choices
+            answers.add(("error", str(error).replace(repr(probe), "<probe>").replace(probe, "<probe>")))
+    assert len(answers) == 1, answers
+    (answer,) = answers
+    assert answer[0] == "error" and "not in the list of choices" in answer[1], answer
+    assert str(root) not in str(answer) and "/tmp" not in str(answer) and "passwd" not in str(answer)
+    # The same with plain HTTP, past gradio_client: the model box never reaches the file system.
+    for probe in ("/etc", "../../etc"):
+        reply = call(url, "translate_upload", [None, probe, "AtoB", "default"])
+        assert "not in the list of choices" in reply and "/etc/" not in reply.replace(probe, ""), reply
+    # A server file named as the image is refused by gradio (never read) and the refusal names no other path.
+    reply = call(url, "translate_upload", [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+                                           "space/tiny", "AtoB", "default"])
+    assert "root:" not in reply and "error" in reply.lower(), reply
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url + "gradio_api/file=/etc/passwd", timeout=10)
+    assert refused.value.code in (403, 404)
+
+
+def call(url: str, api_name: str, data: list) -> str:
+    """POST /gradio_api/call/<api_name>, then read its event stream: the raw answer as text."""
+    request = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=json.dumps({"data": data}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(request, timeout=10).read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=60) as stream:
+        return stream.read().decode()
+
+
+def test_a_listed_non_model_repo_is_refused_without_downloading(space, client, tmp_path):
+    _, _, root = space
+    image, status = upload(client, drawing(tmp_path / "in.png"), "space/not-a-model")
+    assert image is None
+    assert status == ("⚠️ Model `space/not-a-model` could not be loaded: space/not-a-model: no config.json (it has "
+                      "model_index.json): not a pix2pix-hub model; nothing was downloaded"), status
+    assert not list((root / "hf-cache").rglob("models--space--not-a-model/blobs/*"))
+
+
+def test_an_oversize_config_is_refused_before_any_tensor(space, client, tmp_path):
+    _, pid, root = space
+    start = time.monotonic()
+    image, status = upload(client, drawing(tmp_path / "in.png"), "space/big-config")
+    assert image is None and time.monotonic() - start < 20
+    assert status.startswith("⚠️ Model `space/big-config` could not be loaded: space/big-config: config.json: a unet_64 "
+                             "generator with ngf 512 needs "), status
+    assert "over this server's limit of 512.0 MiB per model" in status
+    assert peak_memory_mib(pid) < 1500  # its 7 GB were never allocated
+    assert not list((root / "hf-cache").rglob("models--space--big-config/blobs/*"))[1:]  # config.json alone
+
+
+def test_oversize_uploads_are_refused(space, client, tmp_path):
+    url, _, _ = space
+    noise = np.random.default_rng(0).integers(0, 255, (800, 800, 3), dtype=np.uint8)  # ~1.9 MB as PNG
+    Image.fromarray(noise).save(tmp_path / "big.png")
+    assert (tmp_path / "big.png").stat().st_size > UPLOAD_MB * 2**20
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        upload(client, tmp_path / "big.png")
+    # Plain HTTP: the upload route and a data: URL in the JSON body are both cut off at the cap.
+    body = b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.png\"\r\n\r\n" + \
+        (tmp_path / "big.png").read_bytes() + b"\r\n--b--\r\n"
+    assert post(url + "gradio_api/upload", body, "multipart/form-data; boundary=b") == 413
+    data_url = "data:image/png;base64," + "A" * (3 * 2**20)
+    payload = {"data": [{"url": data_url, "meta": {"_type": "gradio.FileData"}}, "space/tiny", "AtoB", "default"]}
+    assert post(url + "gradio_api/call/translate_upload", json.dumps(payload).encode(), "application/json") == 413
+    # Small in bytes, large in pixels: refused in one line (and from the header by PIL above twice the cap).
+    flat = Image.new("RGB", (1500, 1000), "white")
+    flat.paste((0, 0, 0), (0, 0, 900, 900))
+    flat.save(tmp_path / "wide.png")
+    assert (tmp_path / "wide.png").stat().st_size < 2**20
+    image, status = upload(client, tmp_path / "wide.png")
+    assert image is None and status == ("⚠️ Could not read the image: the upload: 1500x1000 is over this server's "
+                                        "limit of 1 megapixels; downscale it first"), status
+    # ... and the server still answers.
+    assert upload(client, drawing(tmp_path / "in.png"))[1].startswith("✅")
+
+
+def post(url: str, body: bytes, content_type: str) -> int:
+    """POST `body`; the status code, also when the server answers (and closes) before the body is all sent."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.putrequest("POST", parts.path)
+        connection.putheader("Content-Type", content_type)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders()
+        try:
+            for start in range(0, len(body), 65536):
+                connection.send(body[start:start + 65536])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-way: its answer is already waiting
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_slow_load_does_not_hold_up_a_loaded_model(space, client, tmp_path):
+    from gradio_client import Client
+
+    path = drawing(tmp_path / "in.png")
+    assert upload(client, path)[1].startswith("✅")  # space/tiny is loaded
+    slow_client = Client(space[0], verbose=False, download_files=True)
+    done = {}
+
+    def slow():
+        result = upload(slow_client, path, "space/slow")
+        done["slow"] = time.monotonic()
+        return result
+
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(slow)
+        time.sleep(1.0)  # the slow model is being downloaded and loaded now
+        start = time.monotonic()
+        image, status = upload(client, path)
+        fast_done = time.monotonic()
+        slow_status = future.result(timeout=120)[1]
+    assert status.startswith("✅") and slow_status.startswith("✅"), (status, slow_status)
+    assert fast_done < done["slow"], "the request to the loaded model waited for the other model's load"
+    assert fast_done - start < 5, f"the loaded model answered in {fast_done - start:.1f} s"
+
+
+# -- the parts, in-process ------------------------------------------------------------------------------
+def test_space_id_turns_space_mode_on(monkeypatch):
+    monkeypatch.delenv("PIX2PIX_MODELS", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert not ServeSettings.from_env(False, ["a/b"]).public
+    monkeypatch.setenv("SPACE_ID", "someone/demo")
+    monkeypatch.setenv("PIX2PIX_MODELS", " c/d, models/x ,")
+    settings = ServeSettings.from_env(False, ["a/b"])
+    assert settings.public and settings.allowed == ["a/b", "c/d", "models/x"]
+    assert settings.allows("c/d") and not settings.allows("/etc") and settings.upload_bytes == 20 * 2**20
+
+
+def test_model_cache_is_bounded_in_bytes_and_loads_each_model_once():
+    cache = ModelCache(budget=100)
+    loads = []
+    gate = threading.Event()
+
+    def loader(name, size, wait=False):
+        def load():
+            loads.append(name)
+            if wait:
+                gate.wait(10)
+            return name, size
+        return load
+
+    with ThreadPoolExecutor(4) as pool:
+        slow = [pool.submit(cache.get, "slow", lambda: 40, loader("slow", 40, wait=True)) for _ in range(3)]
+        time.sleep(0.2)
+        assert cache.get("fast", lambda: 30, loader("fast", 30)) == "fast"  # not held up by the slow load
+        assert not any(f.done() for f in slow)
+        gate.set()
+        assert [f.result(10) for f in slow] == ["slow"] * 3
+    assert loads == ["slow", "fast"]  # three requests, one load
+    cache.get("big", lambda: 60, loader("big", 60))  # 40 + 30 + 60 > 100: the least recently used go first
+    assert list(cache.loaded) == ["big"] or sum(s for _, s in cache.loaded.values()) <= 100
+    assert "big" in cache.loaded and cache.used() <= 100
+
+
+def test_public_messages_hold_no_server_path():
+    text = public_message("/srv/app/models/x/config.json: bad; see /home/user/.cache/huggingface/hub/x", "/srv/app")
+    assert text == "models/x/config.json: bad; see …"
+    assert public_message("space/tiny: config.json: 'ngf' is 0") == "space/tiny: config.json: 'ngf' is 0"
+
+
+def test_the_canvas_live_request_is_held_to_the_list_too(tmp_path, monkeypatch):
+    """The canvas posts its model as free JSON (gradio's dropdown check never sees it): translate() refuses
+    it the same way, before anything is opened."""
+    import sys
+
+    from pix2pix_hub.serving import ModelServer
+
+    from helpers import ROOT
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    settings = ServeSettings(public=True, allowed=["space/tiny"], memory_bytes=2**30, model_bytes=2**29,
+                             upload_bytes=2**20, max_pixels=10**6)
+    monkeypatch.setattr(app, "_SERVER", ModelServer(settings, ROOT))
+    answers = {app.translate_live({"sketch": "", "model": probe, "direction": "AtoB", "resolution": "default"})["status"]
+               for probe in ("/etc", "../../etc", str(tmp_path), "nobody/absent", "models/../../etc")}
+    assert answers == {"⚠️ this Space serves only the models in its list: pick one of them"}, answers

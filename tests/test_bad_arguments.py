@@ -1,0 +1,84 @@
+"""Arguments that would fail late, loop forever or train something other than asked: one `error:` line and exit
+2 from train.py / evaluate before any work starts (nothing is created); resuming with other architecture flags
+names them. Through the commands' real entry points (train.main, python -m pix2pix_hub evaluate)."""
+
+import json
+import sys
+
+import pytest
+from test_checkpoints import TINY_CHECKPOINTED as TINY
+from test_checkpoints import train_tiny
+
+from helpers import ROOT, make_aligned_folder
+
+sys.path.insert(0, str(ROOT))
+import train  # noqa: E402
+from pix2pix_hub import evaluate  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_aligned_folder(tmp_path_factory.mktemp("pairs"), n=4, size=64)
+
+
+def one_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--max_steps", "-1"], "error: --max_steps -1: must be at least 1"),
+    (["--n_epochs", "0", "--n_epochs_decay", "0"], "error: --n_epochs 0 --n_epochs_decay 0: nothing to train"),
+    (["--netG", "unet_256", "--resolution", "100", "--load_size", "110"],
+     "error: --resolution 100 is not a multiple of 256, which --netG unet_256 needs (the crop would be scaled to "
+     "fit it); use --resolution 256"),
+    (["--netG", "resnet_9blocks", "--resolution", "66", "--load_size", "70"],
+     "error: --resolution 66 is not a multiple of 4"),
+    (["--checkpointing_steps", "0"], "error: --checkpointing_steps 0: must be at least 1"),
+    (["--batch_size", "0"], "error: --batch_size 0: must be at least 1"),
+    (["--lr_policy", "cosine", "--n_epochs", "0"], "error: --lr_policy cosine spans --n_epochs, which is 0"),
+    (["--netG", "unet_100"], "error: unknown --netG 'unet_100'"),
+])
+def test_bad_training_arguments(data, tmp_path, capsys, args, expected):
+    out = tmp_path / "run"
+    assert train.main(["--dataset", str(data), "--output_dir", str(out), *TINY, *args]) == 2
+    assert one_line(capsys).startswith(expected)
+    assert not out.exists()  # refused before any work
+
+
+def test_output_dir_that_is_a_file(data, tmp_path, capsys):
+    (tmp_path / "run").write_text("my notes")
+    assert train.main(["--dataset", str(data), "--output_dir", str(tmp_path / "run"), *TINY]) == 2
+    assert one_line(capsys) == f"error: --output_dir {tmp_path / 'run'} is a file: pass a folder (it is created if absent)"
+    assert (tmp_path / "run").read_text() == "my notes"
+
+
+def test_evaluate_output_that_is_a_file(data, tmp_path, capsys):
+    (tmp_path / "report").write_text("keep me")
+    assert evaluate.main(["--model", str(tmp_path / "no-model"), "--dataset", str(data),
+                          "--output", str(tmp_path / "report")]) == 2
+    assert one_line(capsys) == (f"error: --output {tmp_path / 'report'} is a file: pass a folder for metrics.json "
+                                "and grid.png")
+    assert (tmp_path / "report").read_text() == "keep me"
+
+
+def test_resume_with_other_architecture_flags_names_them(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    train_tiny(data, out, "--max_steps", 2, "--checkpointing_steps", 2)
+    assert json.loads((out / "checkpoint-2" / "training_state.json").read_text())["architecture"]["ngf"] == 8
+    assert train.main(["--dataset", str(data), "--output_dir", str(out), *TINY, "--max_steps", "4", "--ngf", "16",
+                       "--norm", "instance", "--resume_from_checkpoint", "latest"]) == 2
+    line = one_line(capsys)
+    assert line == (f"error: {out / 'checkpoint-2'} was saved with other architecture flags: --ngf 8 (this run: 16), "
+                    "--norm batch (this run: instance); resume with the checkpoint's flags, or start a new "
+                    "--output_dir"), line
+    # A checkpoint from before the flags were recorded: the tensors tell, and the message says the same.
+    state = out / "checkpoint-2" / "training_state.json"
+    state.write_text(json.dumps({"step": 2}))
+    assert train.main(["--dataset", str(data), "--output_dir", str(out), *TINY, "--max_steps", "4", "--ngf", "16",
+                       "--resume_from_checkpoint", "latest"]) == 2
+    line = one_line(capsys)
+    assert "its networks do not fit this run's" in line and "saved with other --netG/--ngf" in line, line
+    assert "damaged" not in line
