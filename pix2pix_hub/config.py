@@ -1,9 +1,9 @@
 """Typed training configuration and the `train.py` command line built from it.
 
 Each dataclass is one argparse group (its docstring is the group's description in `--help`); each field is one
-`--flag` with the same name. Fields whose default depends on the model (pix2pix vs CycleGAN, as in the
-reference) default to None here; each recipe declares its own values (`Recipe.defaults`), which
-`TrainConfig.resolve(defaults)` fills in.
+`--flag` with the same name. Fields whose default depends on the model (the reference's for pix2pix and
+CycleGAN, CUT's for CUT and FastCUT) default to None here; each recipe declares its own values (`Recipe.defaults`), which
+`TrainConfig.resolve(defaults)` fills in; another model's options stay None (unused).
 """
 
 from __future__ import annotations
@@ -51,27 +51,44 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     """Which model, its generator and discriminator, and the weights of its losses. Options left unset take the
-    model's own defaults (the reference's): pix2pix, CycleGAN or colorization."""
+    model's own defaults (the reference's for pix2pix, CycleGAN and colorization, CUT's for cut and fastcut)."""
 
-    model: str = _opt("pix2pix", "what to train (colorization: the reference's L -> ab model, on any folder of colour photos)", ("pix2pix", "cyclegan", "colorization"))
-    netG: str | None = _opt(None, "generator: unet_256, unet_128 (any unet_<2^k>), resnet_9blocks, resnet_6blocks (any resnet_<n>blocks); default unet_256 for pix2pix, resnet_9blocks for cyclegan")
+    model: str = _opt("pix2pix", "what to train (colorization: the reference's L -> ab model, on any folder of colour photos)", ("pix2pix", "cyclegan", "colorization", "cut", "fastcut"))
+    netG: str | None = _opt(None, "generator: unet_256, unet_128 (any unet_<2^k>), resnet_9blocks, resnet_6blocks (any resnet_<n>blocks); default unet_256 for pix2pix, resnet_9blocks for cyclegan, cut and fastcut")
     netD: str = _opt("basic", "discriminator: 70x70 PatchGAN, n-layer PatchGAN, or 1x1 PixelGAN", ("basic", "n_layers", "pixel"))
     n_layers_D: int = _opt(3, "discriminator conv layers when --netD n_layers")
     ngf: int = _opt(64, "generator filters in the last conv layer")
     ndf: int = _opt(64, "discriminator filters in the first conv layer")
-    norm: str | None = _opt(None, "normalization (default: batch for pix2pix, instance for cyclegan)", ("batch", "instance", "none"))
-    no_dropout: bool | None = _opt(None, "no dropout in the generator (default: dropout for pix2pix, none for cyclegan)")
+    norm: str | None = _opt(None, "normalization (default: batch for pix2pix, instance for the others)", ("batch", "instance", "none"))
+    no_dropout: bool | None = _opt(None, "no dropout in the generator (default: dropout for pix2pix, none for the others)")
     upsample: str = _opt("transpose", "U-Net decoder: the reference's 4x4 ConvTranspose, or resize x2 then a 3x3 conv (no checkerboard; Odena et al. 2016)", ("transpose", "nearest", "bilinear"))
-    init_type: str = _opt("normal", "weight initialization", ("normal", "xavier", "kaiming", "orthogonal"))
+    no_antialias: bool | None = _opt(None, "cut: stride-2 convs instead of anti-aliased (blur, then subsample) downsampling in G and D (pix2pix and cyclegan never anti-alias)")
+    no_antialias_up: bool | None = _opt(None, "cut: learned transposed convs instead of anti-aliased upsampling in G")
+    init_type: str | None = _opt(None, "weight initialization (default: normal; xavier for cut and fastcut)", ("normal", "xavier", "kaiming", "orthogonal"))
     init_gain: float = _opt(0.02, "scale for normal/xavier/orthogonal init")
-    gan_mode: str | None = _opt(None, "GAN objective (default: vanilla for pix2pix, lsgan for cyclegan)", ("vanilla", "lsgan"))
+    gan_mode: str | None = _opt(None, "GAN objective (default: vanilla for pix2pix, lsgan for the others)", ("vanilla", "lsgan"))
     lambda_l1: float = _opt(100.0, "pix2pix: weight of the L1 loss")
     lambda_a: float = _opt(10.0, "cyclegan: weight of the cycle loss A->B->A")
     lambda_b: float = _opt(10.0, "cyclegan: weight of the cycle loss B->A->B")
     lambda_identity: float = _opt(0.5, "cyclegan: weight of the identity loss, relative to the cycle loss")
-    pool_size: int | None = _opt(None, "fake-image history for the discriminator (default: 0 for pix2pix, 50 for cyclegan)")
+    pool_size: int | None = _opt(None, "fake-image history for the discriminator (default: 50 for cyclegan, else 0)")
     domain_a_name: str = _opt("A", "name of domain A (model card, config, app)")
     domain_b_name: str = _opt("B", "name of domain B")
+
+
+@dataclass
+class CUTConfig:
+    """CUT and FastCUT (Park et al. 2020): PatchNCE between input and output patches; defaults as in CUT's code"""
+    lambda_GAN: float = _opt(1.0, "weight of the GAN loss")
+    lambda_NCE: float | None = _opt(None, "weight of the PatchNCE loss (default: 1 for cut, 10 for fastcut)")
+    nce_idt: bool | None = _opt(None, "also PatchNCE between B and G(B), the identity (default: on for cut, off for fastcut)")
+    nce_layers: str = _opt("0,4,8,12,16", "generator layers whose features PatchNCE compares (indices into its layers)")
+    nce_includes_all_negatives_from_minibatch: bool = _opt(False, "take negatives from every image of the batch, not only the same image (CUT: for single-image training)")
+    netF: str = _opt("mlp_sample", "projection of sampled patch features: a 2-layer MLP, or none", ("mlp_sample", "sample"))
+    netF_nc: int = _opt(256, "features out of the projection MLP")
+    nce_T: float = _opt(0.07, "temperature of the PatchNCE loss")
+    num_patches: int = _opt(256, "patch locations sampled per layer")
+    flip_equivariance: bool | None = _opt(None, "flip the input at random and the output features back, as a regulariser (default: off for cut, on for fastcut)")
 
 
 @dataclass
@@ -82,8 +99,8 @@ class OptimConfig:
     beta1: float = _opt(0.5, "Adam beta1")
     beta2: float = _opt(0.999, "Adam beta2")
     batch_size: int = _opt(1, "images per device per step")
-    n_epochs: int = _opt(100, "epochs at the initial learning rate")
-    n_epochs_decay: int = _opt(100, "epochs of linear decay to zero after that")
+    n_epochs: int | None = _opt(None, "epochs at the initial learning rate (default: 100; cut 200, fastcut 150)")
+    n_epochs_decay: int | None = _opt(None, "epochs of linear decay to zero after that (default: 100; cut 200, fastcut 50)")
     lr_policy: str = _opt("linear", "learning-rate schedule", ("linear", "cosine", "step", "constant"))
     lr_decay_epochs: int = _opt(50, "--lr_policy step: multiply by 0.1 every N epochs")
     max_steps: int | None = _opt(None, "stop after this many optimizer steps (overrides the epoch count for stopping, not for the schedule; with --streaming, the schedule spans these steps)")
@@ -122,15 +139,17 @@ class TrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    cut: CUTConfig = field(default_factory=CUTConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def resolve(self, model_defaults: dict[str, Any] | None = None) -> "TrainConfig":
-        """Fill the ModelConfig fields still None from `model_defaults` (the recipe's `defaults`: training.train
-        passes them) and check the combination; returns self."""
+        """Fill the fields still None from `model_defaults` (the recipe's `defaults`: training.train passes them;
+        a name may be a field of the model, cut or optim group) and check the combination; returns self."""
         for name, value in (model_defaults or {}).items():
-            if getattr(self.model, name) is None:
-                setattr(self.model, name, value)
+            group = next(g for g in (self.model, self.cut, self.optim) if hasattr(g, name))
+            if getattr(group, name) is None:
+                setattr(group, name, value)
         if not self.data.dataset and not (self.data.dataset_a and self.data.dataset_b):
             raise ConfigError("no training data: pass --dataset PATH_OR_ID (or --dataset_a and --dataset_b for unpaired data)")
         if self.model.model != "cyclegan" and self.data.dataset_a:
@@ -144,7 +163,24 @@ class TrainConfig:
         if self.model.model == "cyclegan" and self.model.lambda_identity > 0 and self.data.input_nc != self.data.output_nc:
             raise ConfigError("--lambda_identity needs --input_nc == --output_nc; pass --lambda_identity 0")
         check_values(self)
+        if self.model.model in ("cut", "fastcut"):
+            self.check_cut()
         return self
+
+    def check_cut(self) -> None:
+        model, cut = self.model.model, self.cut
+        if not self.model.netG.startswith("resnet_"):
+            raise ConfigError(f"--model {model} taps a ResNet generator's encoder: pass --netG resnet_9blocks (or resnet_Nblocks)")
+        if self.data.input_nc != self.data.output_nc:
+            raise ConfigError(f"--model {model} runs the generator on its own output (PatchNCE): it needs --input_nc == --output_nc")
+        try:
+            layers = [int(layer) for layer in cut.nce_layers.split(",")]
+        except ValueError:
+            raise ConfigError(f"--nce_layers {cut.nce_layers!r}: give comma-separated layer indices, e.g. 0,4,8,12,16") from None
+        if not layers or min(layers) < 0:
+            raise ConfigError(f"--nce_layers {cut.nce_layers!r}: give layer indices from 0, e.g. 0,4,8,12,16")
+        if cut.num_patches < 1 or cut.nce_T <= 0 or cut.netF_nc < 1:
+            raise ConfigError("--num_patches and --netF_nc must be at least 1 and --nce_T above 0")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -225,9 +261,17 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def str_to_bool(value: str) -> bool:
+    if value.lower() in ("true", "yes", "1", "on"):
+        return True
+    if value.lower() in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Train pix2pix or CycleGAN. Run with `python train.py ...` or `accelerate launch train.py ...`.",
+        description="Train pix2pix, CycleGAN, CUT or FastCUT. Run with `python train.py ...` or `accelerate launch train.py ...`.",
         formatter_class=HelpFormatter,
     )
     hints = get_type_hints(TrainConfig)
@@ -239,9 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs = {"default": f.default, "help": f.metadata["help"], "dest": f"{group_field.name}.{f.name}"}
             if kind is not bool and not f.metadata.get("choices"):
                 kwargs["metavar"] = {int: "N", float: "X"}.get(kind, "STR")
-            if kind is bool:
-                kwargs["action"] = "store_true"
-                kwargs["default"] = f.default
+            if kind is bool:  # `--flag` or `--flag false`: CUT's options (on by default for some models) need both
+                kwargs.update(nargs="?", const=True, type=str_to_bool, metavar="true|false")
             else:
                 kwargs["type"] = kind
                 if f.metadata.get("choices"):

@@ -1,7 +1,8 @@
-"""`python -m pix2pix_hub convert`: the reference's .pth checkpoints -> a pix2pix-hub model folder.
+"""`python -m pix2pix_hub convert`: the reference's and CUT's .pth checkpoints -> a pix2pix-hub model folder.
 
 pix2pix:  --checkpoint latest_net_G.pth                              -> config.json + model.safetensors
 CycleGAN: --checkpoint_a2b latest_net_G_A.pth --checkpoint_b2a latest_net_G_B.pth -> AtoB/ + BtoA/
+CUT:      --checkpoint latest_net_G.pth (taesungp/contrastive-unpaired-translation; anti-aliased ResNet)
 
 Checkpoints are read with `torch.load(weights_only=True)`: tensors only, never arbitrary pickles.
 The architecture (netG, ngf, norm, channels) is read from the tensors' names and shapes; flags that
@@ -32,6 +33,8 @@ __all__ = ["ConvertError", "GeneratorSpec", "apply_test_mode", "convert", "gener
            "infer_spec", "read_checkpoint"]
 
 DEFAULT_SOURCE = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
+CUT_SOURCE = "https://github.com/taesungp/contrastive-unpaired-translation"
+MODEL_TYPES = ("pix2pix", "cyclegan", "colorization", "cut", "fastcut")
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "netG", "generator", "net", "G")
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -42,7 +45,8 @@ class ConvertError(Pix2PixHubError, ValueError):
 
 @dataclass(frozen=True)
 class GeneratorSpec:
-    """A reference generator's options. `use_dropout` None: not visible in the weights (U-Net)."""
+    """A reference generator's options. `use_dropout` None: not visible in the weights (U-Net). `antialias`,
+    `antialias_up`: CUT's blur-pool down/upsampling (its `filt` buffers are in the weights)."""
 
     netG: str
     ngf: int
@@ -50,6 +54,8 @@ class GeneratorSpec:
     input_nc: int
     output_nc: int
     use_dropout: bool | None
+    antialias: bool = False
+    antialias_up: bool = False
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -143,8 +149,11 @@ def infer_resnet(state_dict: dict[str, torch.Tensor]) -> GeneratorSpec:
     dropout = second_conv is not None and second_conv.dim() == 4  # (with BatchNorm, conv_block.6 is its norm)
     convs = [key for key, value in state_dict.items() if key.endswith(".weight") and value.dim() == 4]
     first, last = state_dict["model.1.weight"], state_dict[max(convs, key=lambda k: int(k.split(".")[1]))]
+    # CUT's anti-aliased nets hold a fixed blur filter (`model.N.filt`) per down/upsampling, before/after the blocks
+    filters = [int(key.split(".")[1]) for key in state_dict if key.endswith(".filt")]
     return GeneratorSpec(f"resnet_{len(blocks)}blocks", first.shape[0], infer_norm(state_dict, "model.1"),
-                         input_nc=first.shape[1], output_nc=last.shape[0], use_dropout=dropout)
+                         input_nc=first.shape[1], output_nc=last.shape[0], use_dropout=dropout,
+                         antialias=any(i < blocks[0] for i in filters), antialias_up=any(i > blocks[-1] for i in filters))
 
 
 def resolve_spec(found: GeneratorSpec, netG: str | None = None, ngf: int | None = None, norm: str | None = None,
@@ -193,7 +202,8 @@ def generator_from_checkpoint(checkpoint: str | Path | dict[str, torch.Tensor], 
     """A pix2pix-hub generator holding a reference checkpoint's weights (a path or a state_dict), in eval mode."""
     state_dict = strip_module_prefix(checkpoint) if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
     spec = resolve_spec(infer_spec(state_dict), netG, ngf, norm, no_dropout)
-    generator = build_generator(spec.netG, spec.input_nc, spec.output_nc, spec.ngf, spec.norm, spec.use_dropout)
+    generator = build_generator(spec.netG, spec.input_nc, spec.output_nc, spec.ngf, spec.norm, spec.use_dropout,
+                                antialias=spec.antialias, antialias_up=spec.antialias_up)
     try:
         load_state_dict_checked(generator, drop_stale_norm_stats(state_dict, generator))
     except WeightMismatchError as error:
@@ -217,20 +227,30 @@ def sha256(path: Path) -> str:
 
 def convert(output_dir: str | Path, checkpoints: dict[str, str | Path], *, netG: str | None = None,
             ngf: int | None = None, norm: str | None = None, no_dropout: bool = False, test_mode: str | None = None,
-            name: str | None = None, source: str = DEFAULT_SOURCE, domain_a_name: str = "A",
+            name: str | None = None, source: str | None = None, domain_a_name: str = "A",
             domain_b_name: str = "B", resolution: int | None = None, license: str | None = None,
-            repo_id: str | None = None) -> Path:
-    """Convert {"AtoB": path} (pix2pix / one direction) or {"AtoB": G_A, "BtoA": G_B} (CycleGAN) into a
-    model folder with config.json, model.safetensors and a model card. Returns the folder."""
+            repo_id: str | None = None, model_type: str | None = None) -> Path:
+    """Convert {"AtoB": path} (pix2pix, CUT / one direction) or {"AtoB": G_A, "BtoA": G_B} (CycleGAN) into a
+    model folder with config.json, model.safetensors and a model card. Returns the folder.
+
+    `model_type` defaults to cyclegan for two generators, cut for an anti-aliased one (only CUT's code makes
+    those), else pix2pix; `source` to the repository that model type comes from."""
     if test_mode is not None and test_mode not in TEST_MODES:
         raise ConvertError(f"--test_mode must be one of {TEST_MODES}, got {test_mode!r}")
     generators = {direction: generator_from_checkpoint(path, netG=netG, ngf=ngf, norm=norm, no_dropout=no_dropout)
                   for direction, path in checkpoints.items()}
     first = next(iter(generators.values()))
+    antialiased = first.config.get("antialias") or first.config.get("antialias_up")
+    # the reference's colorization model is the only one mapping 1 channel (L) to 2 (ab)
+    colorization = (first.config["input_nc"], first.config["output_nc"]) == (1, 2)
+    model_type = model_type or ("cyclegan" if len(generators) == 2 else "cut" if antialiased else
+                                "colorization" if colorization else "pix2pix")
+    if (model_type == "cyclegan") != (len(generators) == 2):
+        raise ConvertError(f"--model_type {model_type} has {'two generators' if model_type == 'cyclegan' else 'one'}: "
+                           "pass --checkpoint for one, --checkpoint_a2b and --checkpoint_b2a for a CycleGAN")
+    source = source or (CUT_SOURCE if model_type in ("cut", "fastcut") else DEFAULT_SOURCE)
     metadata = {
-        # the reference's colorization model is the only one mapping 1 channel (L) to 2 (ab)
-        "model_type": "cyclegan" if len(generators) == 2 else "colorization" if (
-            first.config["input_nc"], first.config["output_nc"]) == (1, 2) else "pix2pix",
+        "model_type": model_type,
         "test_mode": test_mode or default_test_mode(generators),
         "resolution": resolution or (first.size_multiple if first.netG.startswith("unet_") else 256),
         "domain_a_name": domain_a_name, "domain_b_name": domain_b_name,
@@ -310,7 +330,8 @@ def push_to_hub(output_dir: str | Path, repo_id: str, private: bool = False, tok
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pix2pix_hub convert",
-        description="Convert pytorch-CycleGAN-and-pix2pix generator checkpoints (.pth) into a pix2pix-hub model "
+        description="Convert pytorch-CycleGAN-and-pix2pix or contrastive-unpaired-translation (CUT) generator "
+                    "checkpoints (.pth) into a pix2pix-hub model "
                     "folder (and Hub repo). Architecture flags are optional: they are read from the weights.")
     given = parser.add_argument_group("checkpoints (one generator, or both CycleGAN directions)")
     given.add_argument("--checkpoint", type=Path, help="pix2pix or single-direction: e.g. latest_net_G.pth")
@@ -329,7 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--test_mode", choices=TEST_MODES,
                      help="how to run it (default: reference_train if it has BatchNorm or dropout, as the reference's test.py)")
     out.add_argument("--name", help="the original model's name, e.g. facades_label2photo")
-    out.add_argument("--source", default=DEFAULT_SOURCE, help=f"where the original weights come from (default: {DEFAULT_SOURCE})")
+    out.add_argument("--model_type", choices=MODEL_TYPES,
+                     help="what the weights were trained as (default: cyclegan for two checkpoints, cut for anti-aliased "
+                          "weights, else pix2pix); CUT nets trained with --no_antialias --no_antialias_up need --model_type cut")
+    out.add_argument("--source", help=f"where the original weights come from (default: {DEFAULT_SOURCE}, or {CUT_SOURCE} "
+                                      "for cut/fastcut)")
     out.add_argument("--domain_a_name", default="A")
     out.add_argument("--domain_b_name", default="B")
     out.add_argument("--resolution", type=int, help="the size it was trained at (default: 128 for unet_128, else 256)")
@@ -373,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = convert(args.output, checkpoints, netG=args.netG, ngf=args.ngf, norm=args.norm,
                      no_dropout=args.no_dropout, test_mode=args.test_mode, name=args.name, source=args.source,
                      domain_a_name=args.domain_a_name, domain_b_name=args.domain_b_name,
-                     resolution=args.resolution, license=args.license, repo_id=args.hub_model_id)
+                     resolution=args.resolution, license=args.license, repo_id=args.hub_model_id,
+                     model_type=args.model_type)
     print(f"wrote {folder}")
     if args.push_to_hub:
         print(f"uploaded: {push_to_hub(folder, args.hub_model_id, private=args.hub_private)}")

@@ -15,7 +15,7 @@ CARD_TEMPLATE = """---
 
 {{ summary }} Converted from {% if name %}the pretrained model **{{ name }}** of {% endif %}[{{ source }}]({{ source }})
 with `python -m pix2pix_hub convert`, which reproduces the original network's outputs (max |Δ| ≤ 1e-5 against
-the reference implementation in pix2pix-hub's tests).
+the original implementation in pix2pix-hub's tests).
 
 | | |
 |---|---|
@@ -73,8 +73,11 @@ def write_converted_card(output_dir: Path, generators: dict[str, Generator], met
     config, source = generator.config, metadata["converted_from"]
     cyclegan = metadata["model_type"] == "cyclegan"
     a, b = metadata["domain_a_name"], metadata["domain_b_name"]
+    cut = metadata["model_type"] in ("cut", "fastcut")
+    kind = {"cut": "CUT ", "fastcut": "FastCUT "}.get(metadata["model_type"], "")
+    antialias = ", anti-aliased" if config.get("antialias") or config.get("antialias_up") else ""
     summary = (f"A CycleGAN with two `{generator.netG}` generators: `AtoB` turns {a} into {b}, `BtoA` the reverse."
-               if cyclegan else f"A `{generator.netG}` generator translating {a} → {b}.")
+               if cyclegan else f"A {kind}`{generator.netG}` generator{antialias} translating {a} → {b}.")
     if metadata["model_type"] == "colorization":
         summary = (f"A colorization model (the reference's `--model colorization`): a `{generator.netG}` generator "
                    "predicting a photo's ab channels (Lab colour space) from its L channel; `ImageTranslator` takes "
@@ -85,7 +88,7 @@ def write_converted_card(output_dir: Path, generators: dict[str, Generator], met
     card_data = ModelCardData(
         library_name="pix2pix-hub", pipeline_tag="image-to-image", license=license, model_name=repo_id,
         tags=["pix2pix-hub", "image-to-image", "gan", metadata["model_type"], generator.netG,
-              "pytorch-CycleGAN-and-pix2pix", "converted"])
+              "contrastive-unpaired-translation" if cut else "pytorch-CycleGAN-and-pix2pix", "converted"])
     card = ModelCard.from_template(
         card_data, template_str=CARD_TEMPLATE, title=source["name"] or repo_id.split("/")[-1], summary=summary,
         checkpoints=source["checkpoints"], name=source["name"],

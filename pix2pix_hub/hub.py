@@ -57,8 +57,7 @@ Measured on {{ num_validation }} validation images at the end of training:
 
 - Data: `{{ dataset }}`{% if skipped_images %} ({{ skipped_images }} unreadable images skipped){% endif %}
 - Command: `{{ command }}`
-- Trained with [pix2pix-hub]({{ repo_url }}), following Isola et al. 2017 (pix2pix) and Zhu et al. 2017
-  (CycleGAN) and the defaults of junyanz/pytorch-CycleGAN-and-pix2pix.
+- Trained with [pix2pix-hub]({{ repo_url }}), following {{ method }}.
 
 <details><summary>Every training argument</summary>
 
@@ -113,6 +112,16 @@ def metrics_to_eval_results(metrics: dict[str, float], dataset_name: str, split:
             for name, value in metrics.items()]
 
 
+METHODS = {
+    "pix2pix": "Isola et al. 2017 (pix2pix) and the defaults of junyanz/pytorch-CycleGAN-and-pix2pix",
+    "cyclegan": "Zhu et al. 2017 (CycleGAN) and the defaults of junyanz/pytorch-CycleGAN-and-pix2pix",
+    "cut": "Park et al. 2020 (CUT, Contrastive Unpaired Translation) and the defaults of "
+           "taesungp/contrastive-unpaired-translation (`--CUT_mode CUT`)",
+    "fastcut": "Park et al. 2020 (FastCUT) and the defaults of taesungp/contrastive-unpaired-translation "
+               "(`--CUT_mode FastCUT`)",
+}
+
+
 def dataset_name(config: TrainConfig) -> str:
     d = config.data
     return d.dataset or f"{d.dataset_a} + {d.dataset_b}"
@@ -148,6 +157,15 @@ def write_model_card(output_dir: str | Path, config: TrainConfig, metrics: dict[
                    f"{m.netD} PatchGAN on colour photos. Give it a grayscale or colour photo; it returns the photo "
                    "in colour (its own L, the predicted ab).")
         caption = "Columns: input (L) | colourised | photo."
+    elif m.model in ("cut", "fastcut"):
+        mode = "FastCUT" if m.model == "fastcut" else "CUT"
+        antialias = "anti-aliased " if not m.no_antialias else ""
+        summary = (f"A {mode} model (contrastive unpaired translation) trained on unpaired images: one {antialias}"
+                   f"{m.netG} generator translating {domains} ({config.data.direction}), kept faithful to its input "
+                   f"by PatchNCE (λ_NCE {config.cut.lambda_NCE:g}, layers {config.cut.nce_layers}"
+                   f"{', identity term' if config.cut.nce_idt else ''}"
+                   f"{', flip equivariance' if config.cut.flip_equivariance else ''}) and a {m.netD} PatchGAN.")
+        caption = "Columns: real A | translated | real B | G(B) (B through the same generator)."
     else:
         summary = (f"A pix2pix model ({m.netG} generator, {m.netD} PatchGAN) translating {domains} "
                    f"({config.data.direction}), trained on paired images.")
@@ -159,7 +177,7 @@ def write_model_card(output_dir: str | Path, config: TrainConfig, metrics: dict[
         direction_arg=', direction="AtoB"' if cyclegan else "", direction_flag=" --direction AtoB" if cyclegan else "",
         metrics=metrics, num_validation=config.output.num_validation_images, dataset=dataset_name(config),
         skipped_images=skipped_images, command=training_command(),
-        arguments=json.dumps(config.to_dict(), indent=2),
+        arguments=json.dumps(config.to_dict(), indent=2), method=METHODS.get(m.model, METHODS["pix2pix"]),
     )
     card.save(output_dir / "README.md")
     return card

@@ -1,4 +1,4 @@
-"""GAN objectives and the CycleGAN image history pool."""
+"""GAN objectives, the CycleGAN image history pool and CUT's PatchNCE loss."""
 
 from __future__ import annotations
 
@@ -70,3 +70,26 @@ class ImagePool:
         self.images = [tensors[f"image_{i}"].to(device) for i in range(len(tensors))]
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
+
+
+def patch_nce_logits(query: torch.Tensor, key: torch.Tensor, num_images: int) -> torch.Tensor:
+    """PatchNCE similarities (Park et al. 2020): for each query patch, column 0 is its dot product with the key
+    patch at the same location (the positive), the others with the key's other patches of the same image (the
+    negatives; with num_images 1, of the whole batch). query, key: (num_images * P, C) unit rows, image-major.
+
+    A patch's similarity to itself, on the negatives' diagonal, is set to -10 (exp(-10 / T) is ~0), as CUT does."""
+    key = key.detach()  # the input's features are the fixed target of the contrast
+    positive = (query * key).sum(1, keepdim=True)
+    queries, keys = query.view(num_images, -1, query.shape[1]), key.view(num_images, -1, key.shape[1])
+    negatives = torch.bmm(queries, keys.transpose(1, 2))
+    same = torch.eye(negatives.shape[1], dtype=torch.bool, device=query.device)[None]
+    negatives = negatives.masked_fill(same, -10.0).flatten(0, 1)
+    return torch.cat([positive, negatives], 1)
+
+
+def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.07,
+                   num_images: int = 1) -> torch.Tensor:
+    """Per-patch cross-entropy of picking the positive among the logits / temperature (CUT's PatchNCELoss)."""
+    logits = patch_nce_logits(query.float(), key.float(), num_images) / temperature
+    return nn.functional.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device),
+                                       reduction="none")

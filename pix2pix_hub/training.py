@@ -1,4 +1,4 @@
-"""The one training loop, shared by every recipe (pix2pix, CycleGAN).
+"""The one training loop, shared by every recipe (pix2pix, CycleGAN, CUT/FastCUT).
 
 Accelerate handles devices, processes, mixed precision and gradient accumulation. Checkpoints are
 `checkpoint-{step}` folders written under a temporary name and renamed when complete, so a killed run
@@ -104,13 +104,15 @@ def log_validation(accelerator: Accelerator, recipe: Recipe, batch: dict[str, to
 
 
 def validation_metrics(recipe: Recipe, rows: list[list[torch.Tensor]]) -> dict[str, float]:
-    """Paired: output vs target (PSNR, SSIM, L1). Unpaired: cycle reconstruction error."""
+    """Paired: output vs target (PSNR, SSIM, L1). Cycle: reconstruction error. None (CUT): no metrics."""
+    if recipe.validation_metric is None:
+        return {}
     try:
         from .metrics import cycle_metrics, paired_metrics
     except ImportError:  # evaluation extras missing: grids still work
         return {}
     outputs = torch.stack([row[1] for row in rows]).float()
-    if recipe.paired:
+    if recipe.validation_metric == "paired":
         return paired_metrics(outputs, torch.stack([row[2] for row in rows]).float())
     reals, reconstructed = torch.stack([row[0] for row in rows]).float(), torch.stack([row[2] for row in rows]).float()
     return cycle_metrics(reals, reconstructed)

@@ -42,6 +42,17 @@ def run_train(*args, env=None, launcher=None, expect: int = 0, timeout: float = 
 
 
 # -- tiny datasets ---------------------------------------------------------------------------------
+def scalars(logs: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # logs/<tracker_project_name>/ holds the run's events (a subfolder the hyperparameters)
+    accumulator = EventAccumulator(str(logs / "pix2pix-hub"), size_guidance={"scalars": 0, "images": 0})
+    accumulator.Reload()
+    values = {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+    values["images"] = {tag: [e.step for e in accumulator.Images(tag)] for tag in accumulator.Tags()["images"]}
+    return values
+
+
 LABEL_COLOURS = [(255, 0, 0), (0, 160, 0), (0, 0, 255), (255, 200, 0)]
 
 

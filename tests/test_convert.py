@@ -278,3 +278,71 @@ def test_command_line_needs_checkpoints(tmp_path):
     for args in ([], ["--checkpoint_a2b", "a.pth"], ["--checkpoint", "a.pth", "--checkpoint_b2a", "b.pth"]):
         with pytest.raises(SystemExit):
             main([*args, "--output", str(tmp_path / "out")])
+
+
+# -- CUT's generators (taesungp/contrastive-unpaired-translation) ------------------------------------
+CUT_DATA = Path(__file__).parent / "data" / "cut_reference"  # made by CUT's own networks.py: see record.py there
+CUT_CONFIGS = [("resnet_9blocks", "instance", True), ("resnet_6blocks", "instance", False), ("resnet_6blocks", "batch", True)]
+
+
+def cut_record(netG: str, norm: str, antialias_up: bool) -> tuple[dict[str, torch.Tensor], dict]:
+    path = CUT_DATA / f"{netG}_{norm}{'' if antialias_up else '_no_antialias_up'}.safetensors"
+    with safetensors.safe_open(str(path), "pt") as file:
+        return {key: file.get_tensor(key) for key in file.keys()}, file.metadata()
+
+
+@pytest.mark.parametrize("netG,norm,antialias_up", CUT_CONFIGS, ids=[f"{c[0]}-{c[1]}-up{c[2]}" for c in CUT_CONFIGS])
+def test_converted_cut_generator_reproduces_cut_outputs(tmp_path, netG, norm, antialias_up):
+    """A checkpoint with CUT's layout (its anti-aliasing filters included) converts to a model whose outputs,
+    encoder taps (nce_layers), netF and PatchNCE loss equal those of CUT's code on the same weights."""
+    from pix2pix_hub.losses import patch_nce_loss
+    from pix2pix_hub.models import PatchSampler
+
+    torch.set_num_threads(1)
+    expected, meta = cut_record(netG, norm, antialias_up)
+    weights = seeded_state_dict(json.loads(meta["keys"]))
+    weights.update({key[len("filt/"):]: value for key, value in expected.items() if key.startswith("filt/")})
+    torch.save(weights, tmp_path / "latest_net_G.pth")
+    run_cli("--checkpoint", tmp_path / "latest_net_G.pth", "--output", tmp_path / "model", "--name", "horse2zebra_cut_pretrained")
+
+    generator = load_generator(tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert (config["netG"], config["norm"], config["antialias"], config["antialias_up"]) == (netG, norm, True, antialias_up)
+    assert config["model_type"] == "cut" and config["converted_from"]["source"].endswith("taesungp/contrastive-unpaired-translation")
+    x = seeded_input(3, 64)
+    with torch.no_grad():
+        eval_out = generator(x)
+        train_out = apply_test_mode(generator, "reference_train")(x) if norm == "batch" else eval_out
+        generator.eval()
+        for out, mode in ((eval_out, "eval"), (train_out, "train")):
+            assert (out.flatten()[expected["sample_index"].long()] - expected[f"{mode}_sample"]).abs().max() <= 1e-5, mode
+            moments = torch.stack([out.double().mean((0, 2, 3)), out.double().std((0, 2, 3))], 1)
+            assert torch.allclose(moments, expected[f"{mode}_moments"], atol=1e-6), mode
+        layers = [0, 4, 8, 12, 16]
+        keys, queries = generator(x, layers), generator(eval_out, layers)
+        assert [list(f.shape) for f in keys] == json.loads(meta["feature_shapes"])
+        for layer, feature in zip(layers, keys):
+            index = expected[f"feature_{layer}_index"].long()
+            assert (feature.flatten()[index] - expected[f"feature_{layer}_sample"]).abs().max() <= 1e-5, layer
+        sampler = PatchSampler([f.shape[1] for f in keys], nc=16)
+        sampler.load_state_dict(seeded_state_dict(json.loads(meta["netF_keys"])))
+        ids = [expected[f"patch_ids_{i}"].long() for i in range(len(layers))]
+        pooled_k, _ = sampler(keys, 32, ids)
+        pooled_q, _ = sampler(queries, 32, ids)
+        for i, (q, k) in enumerate(zip(pooled_q, pooled_k)):
+            assert (k - expected[f"netF_key_{i}"]).abs().max() <= 1e-5, i
+            assert (patch_nce_loss(q, k, 0.07, 1) - expected[f"nce_loss_{i}"]).abs().max() <= 1e-4, i
+    card = ModelCard.load(tmp_path / "model" / "README.md")
+    assert "contrastive-unpaired-translation" in card.data.tags and "A CUT `" in card.text and "anti-aliased" in card.text
+
+
+def test_cut_data_is_small_and_plain_resnets_stay_reference_models(tmp_path):
+    assert sum(p.stat().st_size for p in CUT_DATA.iterdir()) < 1_000_000
+    torch.save(state_dict_of("resnet_6blocks", "instance"), tmp_path / "g.pth")  # no filters: the reference's layout
+    run_cli("--checkpoint", tmp_path / "g.pth", "--output", tmp_path / "plain")
+    assert json.loads((tmp_path / "plain" / "config.json").read_text())["model_type"] == "pix2pix"
+    run_cli("--checkpoint", tmp_path / "g.pth", "--output", tmp_path / "fast", "--model_type", "fastcut")
+    config = json.loads((tmp_path / "fast" / "config.json").read_text())
+    assert config["model_type"] == "fastcut" and config["converted_from"]["source"].endswith("contrastive-unpaired-translation")
+    spec = infer_spec(state_dict_of("resnet_6blocks", "instance", antialias=True))
+    assert (spec.antialias, spec.antialias_up) == (True, False)

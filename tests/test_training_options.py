@@ -14,7 +14,7 @@ from PIL import Image
 from pix2pix_hub.config import OptimConfig, TrainConfig
 from pix2pix_hub.training import lr_factor
 
-from helpers import ROOT, make_aligned_folder, make_unpaired_folders, run_train
+from helpers import ROOT, make_aligned_folder, make_unpaired_folders, run_train, scalars
 
 # unet_32 at 32 px, ngf/ndf 4: a step takes milliseconds
 SMALL = ["--netG", "unet_32", "--ngf", "4", "--ndf", "4", "--load_size", "36", "--resolution", "32",
@@ -36,17 +36,6 @@ def unpaired(tmp_path_factory):
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
     return safetensors.torch.load_file(path / "model.safetensors")
-
-
-def scalars(logs: Path) -> dict[str, list[tuple[int, float]]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    # logs/<tracker_project_name>/ holds the run's events (a subfolder the hyperparameters)
-    accumulator = EventAccumulator(str(logs / "pix2pix-hub"), size_guidance={"scalars": 0, "images": 0})
-    accumulator.Reload()
-    values = {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
-    values["images"] = {tag: [e.step for e in accumulator.Images(tag)] for tag in accumulator.Tags()["images"]}
-    return values
 
 
 # -- 3. the learning-rate schedule -------------------------------------------------------------------

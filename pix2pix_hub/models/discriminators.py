@@ -5,21 +5,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .antialias import Downsample
 from .base import norm_layer, uses_bias
 
 
 class NLayerDiscriminator(nn.Module):
-    """PatchGAN: `n_layers=3` classifies overlapping 70x70 patches as real or fake (logits map)."""
+    """PatchGAN: `n_layers=3` classifies overlapping 70x70 patches as real or fake (logits map).
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch"):
+    `antialias` (CUT's default discriminator) replaces each stride-2 conv by a stride-1 conv and a blur-and-subsample.
+    """
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch", antialias: bool = False):
         super().__init__()
         make_norm, bias = norm_layer(norm), uses_bias(norm)
-        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+
+        def conv(c_in: int, c_out: int, downsample: bool, **kwargs) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 4, stride=2 if downsample and not antialias else 1, padding=1, **kwargs)]
+
+        def after(channels: int, downsample: bool) -> list[nn.Module]:
+            return [nn.LeakyReLU(0.2, True)] + ([Downsample(channels)] if downsample and antialias else [])
+
+        layers: list[nn.Module] = [*conv(input_nc, ndf, True), *after(ndf, True)]
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1  # the last feature layer keeps the resolution
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias), make_norm(ndf * mult), nn.LeakyReLU(0.2, True)]
+            down = n < n_layers  # the last feature layer keeps the resolution
+            layers += [*conv(ndf * prev, ndf * mult, down, bias=bias), make_norm(ndf * mult), *after(ndf * mult, down)]
         layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
 

@@ -16,9 +16,14 @@ DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 
 def build_generator(netG: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
-                    use_dropout: bool = False, upsample: str = "transpose") -> Generator:
-    """`upsample` (U-Nets only): "transpose" as the reference, or resize-then-conv "nearest"/"bilinear"."""
+                    use_dropout: bool = False, upsample: str = "transpose", antialias: bool = False,
+                    antialias_up: bool = False) -> Generator:
+    """`upsample` (U-Nets only): "transpose" as the reference, or resize-then-conv "nearest"/"bilinear".
+    `antialias`, `antialias_up` (ResNets only): CUT's blur-pool down/upsampling."""
     if netG.startswith("unet_") and netG[5:].isdigit():
+        if antialias or antialias_up:
+            raise ConfigError(f"--netG {netG}: anti-aliased sampling is for ResNet generators (CUT's); "
+                             "use --netG resnet_9blocks, or pass --no_antialias --no_antialias_up")
         size = int(netG[5:])
         num_downs = size.bit_length() - 1
         if 2**num_downs != size:
@@ -27,7 +32,8 @@ def build_generator(netG: str, input_nc: int = 3, output_nc: int = 3, ngf: int =
     if netG.startswith("resnet_") and netG.endswith("blocks") and netG[7:-6].isdigit():
         if upsample != "transpose":
             raise ConfigError(f"--upsample {upsample} is for U-Nets only; {netG} keeps its ConvTranspose decoder")
-        return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, n_blocks=int(netG[7:-6]))
+        return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, n_blocks=int(netG[7:-6]),
+                               antialias=antialias, antialias_up=antialias_up)
     raise ConfigError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)}")
 
 
@@ -43,11 +49,13 @@ def generator_size_multiple(netG: str) -> int:
                       "32>, resnet_<n>blocks)")
 
 
-def build_discriminator(netD: str, input_nc: int, ndf: int = 64, n_layers_D: int = 3, norm: str = "batch") -> nn.Module:
+def build_discriminator(netD: str, input_nc: int, ndf: int = 64, n_layers_D: int = 3, norm: str = "batch",
+                        antialias: bool = False) -> nn.Module:
+    """`antialias`: CUT's PatchGAN, which blurs before each subsampling (the 1x1 PixelGAN never subsamples)."""
     if netD == "basic":
-        return NLayerDiscriminator(input_nc, ndf, 3, norm)
+        return NLayerDiscriminator(input_nc, ndf, 3, norm, antialias)
     if netD == "n_layers":
-        return NLayerDiscriminator(input_nc, ndf, n_layers_D, norm)
+        return NLayerDiscriminator(input_nc, ndf, n_layers_D, norm, antialias)
     if netD == "pixel":
         return PixelDiscriminator(input_nc, ndf, norm)
     raise ConfigError(f"unknown --netD {netD!r}: use one of {', '.join(DISCRIMINATORS)}")

@@ -1,6 +1,6 @@
 """What a training recipe is: its networks, optimizers, one training step and a validation grid.
 
-The training loop (`pix2pix_hub.training`) knows nothing else about pix2pix or CycleGAN.
+The training loop (`pix2pix_hub.training`) knows nothing else about pix2pix, CycleGAN or CUT.
 """
 
 from __future__ import annotations
@@ -23,8 +23,13 @@ class Recipe:
     paired: bool = True
     single_images: bool = False  # the data is one image per item (given as both A and B): see colorization
     model_type: str = ""
-    # ModelConfig fields this model sets when the command line leaves them unset (TrainConfig.resolve)
-    defaults: ClassVar[dict[str, Any]] = {}
+    # fields this model sets when the command line leaves them unset (TrainConfig.resolve): the reference's
+    # common ones here, each recipe adds (or overrides) its own
+    defaults: ClassVar[dict[str, Any]] = {"init_type": "normal", "no_antialias": True, "no_antialias_up": True,
+                                          "n_epochs": 100, "n_epochs_decay": 100}
+    # what the validation rows are scored by: "paired" (output vs target, columns 1 and 2), "cycle" (real vs
+    # reconstructed, columns 0 and 2) or None (a grid only)
+    validation_metric: str | None = "paired"
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -37,12 +42,12 @@ class Recipe:
     def new_generator(self, input_nc: int, output_nc: int) -> Generator:
         m = self.config.model
         net = build_generator(m.netG, input_nc, output_nc, m.ngf, m.norm, use_dropout=not m.no_dropout,
-                              upsample=m.upsample)
+                              upsample=m.upsample, antialias=not m.no_antialias, antialias_up=not m.no_antialias_up)
         return init_weights(net, m.init_type, m.init_gain)
 
     def new_discriminator(self, input_nc: int) -> nn.Module:
         m = self.config.model
-        net = build_discriminator(m.netD, input_nc, m.ndf, m.n_layers_D, m.norm)
+        net = build_discriminator(m.netD, input_nc, m.ndf, m.n_layers_D, m.norm, antialias=not m.no_antialias)
         return init_weights(net, m.init_type, m.init_gain)
 
     def new_optimizer(self, *nets: nn.Module) -> torch.optim.Optimizer:
@@ -92,14 +97,18 @@ class Recipe:
                 for p, flag in zip(net.parameters(), net_flags):
                     p.requires_grad_(flag)
 
-    def step(self, optimizer: str, loss: torch.Tensor) -> None:
+    def step(self, optimizer: str | tuple[str, ...], loss: torch.Tensor) -> None:
+        """Backward, then step (and clear) the named optimizer(s): CUT steps G's and netF's on one loss."""
+        names = (optimizer,) if isinstance(optimizer, str) else optimizer
         # One host sync per optimizer step, so a NaN never reaches the weights.
         if not torch.isfinite(loss.detach()):
-            self.optimizers[optimizer].zero_grad(set_to_none=True)
-            raise NonFiniteLossError(f"the {optimizer} loss is {loss.item()}")
+            for name in names:
+                self.optimizers[name].zero_grad(set_to_none=True)
+            raise NonFiniteLossError(f"the {names[0]} loss is {loss.item()}")
         self.accelerator.backward(loss)
-        self.optimizers[optimizer].step()
-        self.optimizers[optimizer].zero_grad(set_to_none=True)
+        for name in names:
+            self.optimizers[name].step()
+            self.optimizers[name].zero_grad(set_to_none=True)
 
     # -- what each recipe defines -------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -13,7 +13,8 @@ from .base import Recipe
 class CycleGANRecipe(Recipe):
     paired = False
     model_type = "cyclegan"
-    defaults = {"netG": "resnet_9blocks", "norm": "instance", "no_dropout": True, "gan_mode": "lsgan", "pool_size": 50}
+    defaults = {**Recipe.defaults, "netG": "resnet_9blocks", "norm": "instance", "no_dropout": True, "gan_mode": "lsgan", "pool_size": 50}
+    validation_metric = "cycle"
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)

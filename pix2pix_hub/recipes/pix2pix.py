@@ -13,7 +13,7 @@ from .base import Recipe
 class Pix2PixRecipe(Recipe):
     paired = True
     model_type = "pix2pix"
-    defaults = {"netG": "unet_256", "norm": "batch", "no_dropout": False, "gan_mode": "vanilla", "pool_size": 0}
+    defaults = {**Recipe.defaults, "netG": "unet_256", "norm": "batch", "no_dropout": False, "gan_mode": "vanilla", "pool_size": 0}
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
