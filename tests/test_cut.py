@@ -18,6 +18,7 @@ from pix2pix_hub.config import parse_args
 from pix2pix_hub.data import load_image_dataset
 from pix2pix_hub.losses import patch_nce_logits
 from pix2pix_hub.recipes import CUTRecipe, FastCUTRecipe
+
 from helpers import ROOT, make_pair, run_train, scalars
 
 TINY = ["--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32",
