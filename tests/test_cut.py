@@ -170,7 +170,7 @@ def test_the_saved_model_translates(trained, identity, tmp_path):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--netG", "unet_128"], "--model cut taps a ResNet generator's encoder"),
+    (["--netG", "unet_128", "--resolution", "128", "--load_size", "136"], "--model cut taps a ResNet generator's encoder"),
     (["--output_nc", "1"], "needs --input_nc == --output_nc"),
     (["--nce_layers", "0,a"], "comma-separated layer indices"),
     (["--nce_layers", "0,40"], "this resnet_6blocks generator has layers 0..28, not [40]"),
