@@ -78,7 +78,11 @@ def save_checkpoint(accelerator: Accelerator, recipe: Recipe, output_dir: Path, 
         partial.rename(final)
         if limit is not None:
             for old in list_checkpoints(output_dir)[:-max(limit, 1)]:  # never the newest
-                shutil.rmtree(old, ignore_errors=True)
+                # renamed first: a run killed halfway through the removal leaves a .partial folder, which
+                # the next run removes, not a checkpoint-N that is neither complete nor ever pruned
+                doomed = old.with_name(old.name + ".partial")
+                old.rename(doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
 
