@@ -12,6 +12,9 @@ weights measured side by side in this process (alternating, so a busy machine sl
   train-gpu  pix2pix and CycleGAN img/s at fp32 batch 1 vs bf16 + channels_last + compile + fused Adam + larger
              batch, peak GPU memory, and the pix2pix L1 loss over the first --curve_steps steps of both.
              Skipped with a reason without CUDA (`--gpu_on_cpu` runs it on the CPU with tiny nets: a shape check).
+  train-unpaired  CycleGAN, CUT and FastCUT training steps at the same resolution, ngf and batch (1) on the CPU:
+             s/iter (timed alternately) and the peak memory of each (its own child process: VmHWM, and its
+             rise over the RSS before the first step), with the CUT paper's GPU ratios beside ours.
   data       images/s delivered by the training DataLoader (decode once and cache, resize, crop, flip) vs the
              images/s a training step consumes.
   live       (only when asked: `--sections live`; needs /usr/bin/chromium and playwright) the demo's stroke end ->
@@ -33,6 +36,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -285,6 +289,53 @@ def bench_train_cpu(args, accelerator) -> list[dict]:
     return rows
 
 
+# The CUT paper's training speed on a GPU, as quoted in issue 17 (not verified against the paper here).
+PAPER_SECONDS_PER_ITER = {"cyclegan": 0.40, "cut": 0.24, "fastcut": 0.15}
+UNPAIRED = ("cyclegan", "cut", "fastcut")
+
+
+def bench_train_unpaired(args, accelerator) -> list[dict]:
+    size = 32 if args.quick else args.size
+    recipes = {model: make_recipe(train_config(model, args.quick, args.ngf), accelerator) for model in UNPAIRED}
+    batch = synthetic_batch(1, size, "cpu")
+    times = interleaved({m: (lambda r=r: r.training_step(batch)) for m, r in recipes.items()}, args.train_repeats, 1)
+    seconds = {model: median(t) for model, t in times.items()}
+    memory = {model: peak_memory(model, args) for model in UNPAIRED}
+    rows = []
+    for model in ("cut", "fastcut"):
+        rows.append(row("train-unpaired", f"{model} step vs cyclegan", "cyclegan", seconds["cyclegan"], model,
+                        seconds[model], "s", paper_ratio=PAPER_SECONDS_PER_ITER["cyclegan"] / PAPER_SECONDS_PER_ITER[model],
+                        baseline_peak_memory_mb=memory["cyclegan"]["rise_mb"], fast_peak_memory_mb=memory[model]["rise_mb"],
+                        peak_rss_mb={m: memory[m]["peak_rss_mb"] for m in UNPAIRED}, size=size, times=times))
+    return rows
+
+
+def peak_memory(model: str, args) -> dict:
+    """Train `model` for a few steps in a child process; its peak RSS, and the rise over the RSS before step 1."""
+    flags = ["--quick"] if args.quick else ["--size", str(args.size), "--ngf", str(args.ngf)]
+    result = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--memory_child", model, *flags],
+                            capture_output=True, text=True, timeout=1800, cwd=Path(__file__).resolve().parents[1],
+                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+    if result.returncode != 0:
+        raise RuntimeError(f"memory child for {model} failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def memory_child(args) -> int:
+    recipe = make_recipe(train_config(args.memory_child, args.quick, args.ngf), OneDevice("cpu"))
+    batch = synthetic_batch(1, 32 if args.quick else args.size, "cpu")
+    page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+    before = int(Path("/proc/self/statm").read_text().split()[1]) * page_mb
+    for _ in range(3):
+        recipe.training_step(batch)
+    # VmHWM, this process's own high-water mark (ru_maxrss would include the parent's RSS at fork: Linux keeps it
+    # across exec)
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    peak = int(status["VmHWM"].split()[0]) / 1024  # kB
+    print(json.dumps({"rss_before_mb": before, "peak_rss_mb": peak, "rise_mb": peak - before}))
+    return 0
+
+
 def flag_names(config: TrainConfig) -> str:
     o = config.optim
     flags = [f"--{name}" for name in ("channels_last", "compile", "fused_adam") if getattr(o, name)]
@@ -418,6 +469,8 @@ def table(rows: list[dict]) -> str:
             detail += f", PSNR {r['psnr_vs_fp32_db']:.1f} dB vs fp32"
         if r.get("fast_peak_memory_mb"):
             detail += f", peak {r['baseline_peak_memory_mb']:.0f} → {r['fast_peak_memory_mb']:.0f} MB"
+        if "paper_ratio" in r:
+            detail += f" (paper, GPU: {r['paper_ratio']:.2f}×)"
         lines.append(f"| {r['section']} | {r['measure']} | {r['baseline']}: {r['baseline_value']:.3g} {r['unit']} | "
                      f"{r['fast']}: {r['fast_value']:.3g} {r['unit']}{detail} | {r['ratio']:.2f}× | {target} |")
     return "\n".join(lines)
@@ -428,8 +481,8 @@ def parse_args(argv=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny nets and few repeats: checks that it runs")
     parser.add_argument("--json", type=Path, help="write every figure (and each repeat's time) here")
-    parser.add_argument("--sections", nargs="+", default=["inference", "train-cpu", "train-gpu", "data"],
-                        choices=["inference", "train-cpu", "train-gpu", "data", "live", "highres"],
+    parser.add_argument("--sections", nargs="+", default=["inference", "train-cpu", "train-gpu", "train-unpaired", "data"],
+                        choices=["inference", "train-cpu", "train-gpu", "train-unpaired", "data", "live", "highres"],
                         help="live and highres run only when asked; highres (tiles, seams, 16-bit, 8192² memory: "
                              "benchmarks/highres.py) takes tens of minutes on 2 cores")
     parser.add_argument("--size", type=int, default=256, help="image side")
@@ -446,6 +499,7 @@ def parse_args(argv=None):
     parser.add_argument("--data_images", type=int, default=64, help="images in the data-loading benchmark")
     parser.add_argument("--strokes", type=int, default=16, help="live: strokes drawn in the browser")
     parser.add_argument("--live_model", help="live: the model app.py serves (default: its own, models/default)")
+    parser.add_argument("--memory_child", choices=UNPAIRED, help=argparse.SUPPRESS)  # train-unpaired's per-model process
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.ngf, args.repeats, args.train_repeats, args.warmup, args.curve_steps = 32, 8, 3, 2, 1, 4
@@ -455,6 +509,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.memory_child:
+        return memory_child(args)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     report = {"machine": machine(), "command": "python -m benchmarks.bench " + " ".join(argv or []), "rows": []}
     print(json.dumps(report["machine"]))
@@ -467,6 +523,8 @@ def main(argv=None) -> int:
             rows = bench_train_cpu(args, OneDevice("cpu"))
             consumed["CPU eager step"] = 1 / rows[0]["baseline_value"]
             consumed[f"CPU {rows[0]['fast']} step"] = 1 / rows[0]["fast_value"]
+        elif section == "train-unpaired":
+            rows = bench_train_unpaired(args, OneDevice("cpu"))
         elif section == "train-gpu":
             rows = bench_train_gpu(args, OneDevice("cuda" if torch.cuda.is_available() else "cpu"))
             consumed.update({f"GPU {r['measure'].split()[0]} fast": r["fast_value"] for r in rows if "fast_value" in r})

@@ -13,7 +13,7 @@ def test_bench_quick_writes_json(tmp_path, monkeypatch, capsys):
     assert report["machine"]["cores"] >= 1
     rows = {(r["section"], r.get("measure")): r for r in report["rows"]}
     sections = {section for section, _ in rows}
-    assert sections == {"inference", "train-cpu", "train-gpu", "data"}
+    assert sections == {"inference", "train-cpu", "train-gpu", "train-unpaired", "data"}
     for r in rows.values():
         if "skipped" in r or "baseline_value" not in r:  # skipped, or a figure without a comparison (GEMM rate)
             continue
@@ -23,6 +23,10 @@ def test_bench_quick_writes_json(tmp_path, monkeypatch, capsys):
     assert unet["fast"] != "eager" and unet["max_abs_diff"] <= 1e-3
     curve = rows[("train-gpu", "pix2pix img/s")]["fast_loss_curve"]
     assert len(curve["mean_L1"]) == 4
+    for model in ("cut", "fastcut"):  # side by side with CycleGAN, each one's memory from its own process
+        unpaired = rows[("train-unpaired", f"{model} step vs cyclegan")]
+        assert unpaired["baseline"] == "cyclegan" and unpaired["fast_peak_memory_mb"] > 0
+        assert all(mb > 100 for mb in unpaired["peak_rss_mb"].values()) and unpaired["paper_ratio"] > 1
     assert "| section | measure |" in capsys.readouterr().out
 
 
