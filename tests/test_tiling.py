@@ -1,13 +1,13 @@
 """Tiled translation (tiling.py): the grid, the blending window, whole-image statistics for InstanceNorm, and
 tiles against the whole image on tiny nets (the 1024² ResNet-9 figures are in the benchmark)."""
 
-import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.highres import low_pass as smooth  # low-pass random weights: a seam or colour step shows
 from pix2pix_hub import tiling
 from pix2pix_hub.models import build_generator, init_weights
 
@@ -15,22 +15,6 @@ from pix2pix_hub.models import build_generator, init_weights
 def tiny(netG="resnet_2blocks", norm="instance", seed=0, channels=3):
     torch.manual_seed(seed)
     return init_weights(build_generator(netG, channels, channels, ngf=8, norm=norm, use_dropout=False)).eval()
-
-
-def smooth(generator, seed=0):
-    """Random weights that are low-pass in space (binomial kernels times random channel mixing): like a trained
-    net, a smooth input gives a smooth output, so a seam or a colour step between tiles shows (plain random
-    weights turn any input into texture that hides both)."""
-    rng = torch.Generator().manual_seed(seed)
-    for module in generator.modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-            out_c, in_c, kh, kw = module.weight.shape
-            binomial = [torch.tensor([float(math.comb(k - 1, j)) for j in range(k)]) for k in (kh, kw)]
-            spatial = torch.outer(*binomial) / (2 ** (kh - 1) * 2 ** (kw - 1))
-            fan_in = out_c if isinstance(module, torch.nn.ConvTranspose2d) else in_c
-            with torch.no_grad():
-                module.weight.copy_(torch.randn(out_c, in_c, 1, 1, generator=rng) / math.sqrt(fan_in) * spatial)
-    return generator
 
 
 def photo_like(height, width, seed=0):
