@@ -119,7 +119,9 @@ def test_sigkill_mid_checkpoint_and_mid_training_then_resume_is_exact(data, stra
     kill_when(data, out, *limited, "--resume_from_checkpoint", "latest", appears="checkpoint-4", log=tmp_path / "2.log")
     log = (tmp_path / "2.log").read_text()
     assert resumed_step(log) == 2 and 4 - resumed_step(log) <= INTERVAL
-    assert not list(out.glob("*.partial")) or [p.name for p in out.glob("*.partial")] == ["checkpoint-6.partial"]
+    # A .partial left now is checkpoint-6 being written, or checkpoint-2 being pruned (renamed before removal).
+    assert {p.name for p in out.glob("*.partial")} <= {"checkpoint-2.partial", "checkpoint-6.partial"}
+    assert not (out / "checkpoint-2").exists() or not (out / "checkpoint-2.partial").exists()
 
     # 3. Resumed to the end: the same weights as the run that was never stopped.
     log = train_tiny(data, out, *limited, "--resume_from_checkpoint", "latest")
