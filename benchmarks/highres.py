@@ -11,7 +11,8 @@ ResNet-9, ngf 64, InstanceNorm (the CycleGAN generator), weights from the refere
              for the whole image, blended tiles, and abutting tiles with per-tile statistics (the contrast).
   memory     each in a fresh subprocess (peak RSS = its VmHWM): 8192² in automatic tiles (`--tile_rows N`: only
              the first N rows of tiles, time projected from the steady per-tile time), with the seconds per
-             megapixel of a 1024² image (whole) timed in the same process before and after it; and the whole
+             megapixel of a 1024² image (whole) timed twice in the same process after it (the peak is read
+             first: the 1024² shape's compiled model is not part of the 8192² translation); and the whole
              image without tiles at 2048² (eager, one pass) for contrast (8192² whole would need ~60 GB).
   16-bit     a 16-bit ramp through an identity backend (decode, tiles, blending, write): max error in 1/65535
              and the effective bits, against the same through 8-bit output.
@@ -169,10 +170,6 @@ def child(size: int, tile: str, ngf: int, rows: int = 0) -> dict:
         getattr(runner, "prepare", lambda shape: None)((1, 3, plan.tile_h, plan.tile_w))
     elif tile != "none":
         translator.translate_array(image)
-    baseline = []  # 1024² whole in the same process, before and after: the time per MP to compare with
-    if size > 1024:
-        translator.translate_array(base)
-        baseline.append(timed(translator, base))
     stamps = [time.perf_counter()]
 
     def progress(count):
@@ -190,10 +187,11 @@ def child(size: int, tile: str, ngf: int, rows: int = 0) -> dict:
         seconds, info = thumbnail + plan.count * tile_seconds, None
         measured = f"first {rows} row(s) of tiles ({len(steps)} tiles), projected: thumbnail {thumbnail:.1f} s + " \
                    f"{plan.count} x {tile_seconds:.2f} s"
+    peak = peak_rss()  # before the 1024² baseline, which compiles (and keeps) a model for its own shape
+    baseline = []  # 1024² whole in the same process, after it (warmed up): the time per MP to compare with
     if size > 1024:
-        baseline.append(timed(translator, base))
-    status = Path("/proc/self/status").read_text()
-    peak = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) * 1024
+        translator.translate_array(base)
+        baseline += [timed(translator, base), timed(translator, base)]
     result = {"size": size, "tile": tile, "seconds": seconds, "megapixels": size * size / 1e6, "measured": measured,
               "seconds_per_mp": seconds / (size * size / 1e6), "peak_rss_gb": peak / 1e9, "plan": plan.describe(),
               "backend": info.backend if info else getattr(translator._tile_runners.get("frozen"), "name", "")}
@@ -202,6 +200,11 @@ def child(size: int, tile: str, ngf: int, rows: int = 0) -> dict:
         result.update(baseline_1024_seconds_per_mp=per_mp, time_per_mp_ratio=result["seconds_per_mp"] / per_mp,
                       baseline_1024_plan=baseline[0][1].plan)
     return result
+
+
+def peak_rss() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) * 1024
 
 
 class EnoughTiles(Exception):

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -43,6 +44,9 @@ BACKENDS = ("auto", "eager") + RUNTIMES
 PRECISIONS = ("fp32", "bf16", "int8")
 OV_PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: what is not quantized runs f32
 ATOL = 1e-3
+# Compiled shapes kept per runner (least recently used dropped first): each holds its own activation buffers,
+# ~1 GB for a 1256² ResNet-9 ngf 64 tile, so a folder of photos of many sizes must not keep them all.
+MAX_SHAPES, MAX_SHAPE_PIXELS = 8, 4_000_000
 
 
 class FastPathError(Pix2PixHubError, RuntimeError):
@@ -131,7 +135,7 @@ class FastRunner:
         self.name = f"{runtime}-{precision}"
         self.reason: str | None = None
         self.max_abs_diff: dict[tuple, float] = {}
-        self._compiled: dict[tuple, Callable[[np.ndarray], np.ndarray] | None] = {}
+        self._compiled: OrderedDict[tuple, Callable[[np.ndarray], np.ndarray] | None] = OrderedDict()
         self._lock = threading.Lock()
         self._ov_model = None
         self._ort_session = None
@@ -183,19 +187,36 @@ class FastRunner:
     # -- shape handling and verification ------------------------------------------------------
     def prepare(self, shape: Sequence[int]) -> bool:
         """Compile and verify for `shape`; False (with the reason logged) when that shape must run eager."""
+        return self._runner_for(shape) is not None
+
+    def _runner_for(self, shape: Sequence[int]) -> Callable[..., np.ndarray] | None:
         shape = tuple(int(s) for s in shape)
         with self._lock:
-            if shape not in self._compiled:
-                self._compiled[shape] = self._compile_verified(shape)
-            return self._compiled[shape] is not None
+            if shape in self._compiled:
+                self._compiled.move_to_end(shape)
+                return self._compiled[shape]
+            self._evict(room_for=shape)
+            self._compiled[shape] = self._compile_verified(shape)
+            return self._compiled[shape]
+
+    def _evict(self, room_for: tuple) -> None:
+        """Drop the least recently used compiled shapes until `room_for` fits in MAX_SHAPES / MAX_SHAPE_PIXELS."""
+        def pixels(shape: tuple) -> int:
+            return shape[0] * shape[2] * shape[3]
+        while self._compiled and (len(self._compiled) >= MAX_SHAPES or
+                                  sum(map(pixels, self._compiled)) + pixels(room_for) > MAX_SHAPE_PIXELS):
+            dropped, _ = self._compiled.popitem(last=False)
+            logger.info("fast path %s: dropped the compiled model for input %s", self.name, dropped)
 
     def _compile_verified(self, shape: tuple):
         try:
-            run = self._openvino(shape) if self.runtime == "openvino" else self._onnxruntime(shape)
+            # eager first: its activations are freed before the runtime allocates its own buffers for this
+            # shape, so the peak is the larger of the two rather than their sum
             probe = calibration_tensor(shape[1], shape[2], shape[3]).expand(shape).contiguous()
             extras = extra_inputs(self.generator, probe)
             with torch.inference_mode():
                 expected = self.generator(probe, *extras).float().numpy()
+            run = self._openvino(shape) if self.runtime == "openvino" else self._onnxruntime(shape)
             diff = float(np.abs(run(probe.numpy(), *(t.numpy() for t in extras)) - expected).max())
         except Exception as error:  # noqa: BLE001 -- any runtime failure means: run eager, say why
             self._fail(f"{self.name} failed for input {shape}: {type(error).__name__}: {error}")
@@ -214,10 +235,11 @@ class FastRunner:
     @torch.inference_mode()
     def __call__(self, batch: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
         batch = batch.float().contiguous()
-        if not self.prepare(batch.shape):
+        run = self._runner_for(batch.shape)
+        if run is None:
             return self.generator(batch, *extra).float()
         arrays = (t.float().contiguous().numpy() for t in extra)
-        return torch.from_numpy(self._compiled[tuple(batch.shape)](batch.numpy(), *arrays))
+        return torch.from_numpy(run(batch.numpy(), *arrays))
 
 
 class EagerRunner:

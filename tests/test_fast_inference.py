@@ -64,6 +64,24 @@ def test_fast_path_matches_eager(netG, norm, shape, runtime):
     assert set(runner.max_abs_diff) == {shape, other}
 
 
+def test_compiled_shapes_are_bounded(monkeypatch):
+    """A folder of photos of many sizes must not keep a compiled model (and its buffers) for each: the least
+    recently used shape is dropped, and compiled (and verified) again when it comes back."""
+    monkeypatch.setattr(fast_inference, "MAX_SHAPE_PIXELS", 2 * 32 * 32 + 32 * 64)
+    generator = tiny("unet_32", "instance")
+    runner = build_backend(generator, (1, 3, 32, 32))
+    assert runner.name != "eager", runner.reason
+    for shape in [(1, 3, 32, 32), (1, 3, 32, 64), (1, 3, 32, 32), (1, 3, 64, 32), (1, 3, 32, 96)]:
+        batch = torch.rand(shape) * 2 - 1
+        assert (runner(batch) - eager(generator, batch)).abs().max().item() <= ATOL
+    # 32x64 was the least recently used when 64x32 came; then 32x32 and 64x32 made room for 32x96
+    assert list(runner._compiled) == [(1, 3, 32, 96)]
+    monkeypatch.setattr(fast_inference, "MAX_SHAPES", 2)
+    for shape in [(1, 3, 32, 32), (1, 3, 32, 64), (1, 3, 32, 32)]:
+        runner(torch.rand(shape) * 2 - 1)
+    assert list(runner._compiled) == [(1, 3, 32, 64), (1, 3, 32, 32)]
+
+
 def test_auto_prefers_openvino():
     pytest.importorskip("openvino")
     assert build_backend(tiny("unet_32", "batch"), (1, 3, 32, 32)).name == "openvino-fp32"
