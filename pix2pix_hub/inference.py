@@ -15,7 +15,8 @@ times that size each deep feature sees a fraction of the scene it was trained on
 
 Tiles (tiling.py): when a forward pass over the canvas would need more than `memory_budget` bytes (or with
 an explicit `tile`), the canvas runs in overlapping tiles blended without seams; InstanceNorm layers then
-use statistics of the whole image taken from a thumbnail of at most the same budget.
+use statistics of the whole image taken from a thumbnail, whose pass gets the budget the tiles leave (at least
+half): it may run while a tile shape's compiled buffers are held.
 """
 
 from __future__ import annotations
@@ -229,7 +230,11 @@ class ImageTranslator:
         stats = None
         run = self.backend
         if plan.count > 1 and tiling.norm_layers(self.generator) and not callable(self._requested_backend):
-            side = max(MIN_SIDE, math.isqrt(int(self.memory_budget / self.bytes_per_pixel)))
+            # the thumbnail's pass may run while a tile shape's compiled buffers are held (the next image in a
+            # folder): the two share the budget, the thumbnail getting what the tiles leave and at least half
+            tile_bytes = plan.tile_h * plan.tile_w * self.bytes_per_pixel
+            thumbnail_budget = max(self.memory_budget - tile_bytes, self.memory_budget / 2)
+            side = max(MIN_SIDE, math.isqrt(int(thumbnail_budget / self.bytes_per_pixel)))
             stats = tiling.thumbnail_statistics(self.generator, scaled, scale, side, self.size_multiple)
             run = self._frozen_runner((1, self.in_channels, plan.tile_h, plan.tile_w))
         work_dtype = out_dtype if (run_w, run_h) == (width, height) else np.dtype(np.float32)
