@@ -192,5 +192,5 @@ def test_two_accelerate_processes_translate_each_file_once(tmp_path, model):
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     # the counts of both processes, summed: a file done by both would make 10
-    assert "wrote 5 of 5 image(s)" in result.stdout and "(2 processes)" in result.stdout, result.stdout
+    assert "wrote 5 of 5 image(s)" in result.stdout and "(2 processes)" in result.stdout, result.stdout + result.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i}.png" for i in range(5)]
