@@ -135,8 +135,9 @@ class FastRunner:
         self.name = f"{runtime}-{precision}"
         self.reason: str | None = None
         self.max_abs_diff: dict[tuple, float] = {}
-        self._compiled: OrderedDict[tuple, Callable[[np.ndarray], np.ndarray] | None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._compiled: OrderedDict[tuple, _Once] = OrderedDict()  # shape -> its runner, None: eager
+        self._lock = threading.Lock()  # guards the table of shapes only, never held while compiling
+        self._load_lock = threading.Lock()  # the model read once for every shape
         self._ov_model = None
         self._ort_session = None
 
@@ -145,12 +146,13 @@ class FastRunner:
         import openvino as ov
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(self.onnx_path.parent / "ov_cache")})
-        if self._ov_model is None:
-            model = core.read_model(str(self.onnx_path))
-            if self.precision == "int8":
-                model = self._quantize(model, shape)
-            self._ov_model = model
-        model = self._ov_model.clone()
+        with self._load_lock:
+            if self._ov_model is None:
+                model = core.read_model(str(self.onnx_path))
+                if self.precision == "int8":
+                    model = self._quantize(model, shape)
+                self._ov_model = model
+            model = self._ov_model.clone()
         model.reshape({0: ov.PartialShape(list(shape))})
         compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
                                                      "INFERENCE_PRECISION_HINT": OV_PRECISION_HINT[self.precision]})
@@ -174,12 +176,13 @@ class FastRunner:
     def _onnxruntime(self, shape: tuple) -> Callable[[np.ndarray], np.ndarray]:
         if self.precision != "fp32":
             raise FastPathError("onnxruntime runs fp32 only here; bf16 and int8 need openvino (int8 also nncf)")
-        if self._ort_session is None:
-            import onnxruntime as ort
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._ort_session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        with self._load_lock:
+            if self._ort_session is None:
+                import onnxruntime as ort
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self.threads
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                self._ort_session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
         session = self._ort_session
         names = [node.name for node in session.get_inputs()]
         return lambda *arrays: session.run(None, dict(zip(names, arrays)))[0]
@@ -190,14 +193,17 @@ class FastRunner:
         return self._runner_for(shape) is not None
 
     def _runner_for(self, shape: Sequence[int]) -> Callable[..., np.ndarray] | None:
+        """The verified runner for `shape` (None: run eager). A shape compiles once, while callers with other
+        shapes go on: a visitor's new image size must not stall everyone else's translations."""
         shape = tuple(int(s) for s in shape)
         with self._lock:
-            if shape in self._compiled:
+            entry = self._compiled.get(shape)
+            if entry is None:
+                self._evict(room_for=shape)
+                entry = self._compiled[shape] = _Once(lambda: self._compile_verified(shape))
+            else:
                 self._compiled.move_to_end(shape)
-                return self._compiled[shape]
-            self._evict(room_for=shape)
-            self._compiled[shape] = self._compile_verified(shape)
-            return self._compiled[shape]
+        return entry.get()
 
     def _evict(self, room_for: tuple) -> None:
         """Drop the least recently used compiled shapes until `room_for` fits in MAX_SHAPES / MAX_SHAPE_PIXELS."""
@@ -240,6 +246,19 @@ class FastRunner:
             return self.generator(batch, *extra).float()
         arrays = (t.float().contiguous().numpy() for t in extra)
         return torch.from_numpy(run(batch.numpy(), *arrays))
+
+
+class _Once:
+    """A value made by the first caller of get(); later callers wait for that one, not for anything else."""
+
+    def __init__(self, make: Callable):
+        self._make, self._lock, self._done, self._value = make, threading.Lock(), False, None
+
+    def get(self):
+        with self._lock:
+            if not self._done:
+                self._value, self._done = self._make(), True
+            return self._value
 
 
 class EagerRunner:

@@ -82,6 +82,37 @@ def test_compiled_shapes_are_bounded(monkeypatch):
     assert list(runner._compiled) == [(1, 3, 32, 64), (1, 3, 32, 32)]
 
 
+def test_a_new_shape_compiling_does_not_hold_up_other_shapes(monkeypatch):
+    """In the Space, one visitor's upload of a new size compiles (seconds for a large one); another visitor's
+    translation at a size already compiled goes on meanwhile, and two callers of the new size compile it once."""
+    import threading
+
+    generator = tiny("unet_32", "instance")
+    runner = build_backend(generator, (1, 3, 32, 32))
+    assert runner.name != "eager", runner.reason
+    compile_verified, started, release, compiles, finished = runner._compile_verified, *(threading.Event() for _ in range(2)), [], []
+
+    def slow(shape):  # compiles only once the main thread has had its answer (or after 10 s: the failing case)
+        compiles.append(shape)
+        started.set()
+        release.wait(10)
+        finished.append(shape)
+        return compile_verified(shape)
+
+    monkeypatch.setattr(runner, "_compile_verified", slow)
+    new = [threading.Thread(target=runner, args=(torch.rand(1, 3, 64, 64),)) for _ in range(2)]
+    new[0].start()
+    assert started.wait(10)
+    new[1].start()
+    out = runner(torch.rand(1, 3, 32, 32))  # compiled already
+    answered_while_compiling = not finished
+    release.set()
+    for thread in new:
+        thread.join()
+    assert out.shape == (1, 3, 32, 32) and answered_while_compiling
+    assert compiles == [(1, 3, 64, 64)]
+
+
 def test_auto_prefers_openvino():
     pytest.importorskip("openvino")
     assert build_backend(tiny("unet_32", "batch"), (1, 3, 32, 32)).name == "openvino-fp32"
