@@ -42,8 +42,10 @@ def test_folder_is_what_the_hub_gets():
 def test_card_records_the_command_and_the_sources():
     card = (MODEL / "README.md").read_text()
     assert "pipeline_tag: image-to-image" in card and "library_name: pix2pix-hub" in card
-    script = (ROOT / "scripts" / "build_default_model.sh").read_text()
-    command = re.search(r"^\S*python train\.py (.*?)\n(?!\s)", script, re.DOTALL | re.MULTILINE).group(1)
+    v2 = json.loads((MODEL / "config.json").read_text()).get("upsample", "transpose") != "transpose"
+    script = (ROOT / "scripts" / ("build_default_model_v2.sh" if v2 else "build_default_model.sh")).read_text()
+    pattern = r"python train\.py (.*?)\n(?!\s)" if v2 else r"^\S*python train\.py (.*?)\n(?!\s)"
+    command = re.search(pattern, script, re.DOTALL | re.MULTILINE).group(1)
     flags = re.findall(r"--\w+(?: [^-\s\\]\S*)?", command)
     assert len(flags) > 10 and all(flag in card for flag in flags), [f for f in flags if f not in card]
     for source in ("mate-backgrounds", "plasma-workspace-wallpapers", "GPL"):
