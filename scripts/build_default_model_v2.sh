@@ -6,11 +6,13 @@
 # CPU (U-Net + PatchGAN, batch 1), about 2 hours on an idle 2-core machine, several times that on a shared one.
 # Then: `bash scripts/build_default_model_v2.sh --install` copies it to models/default, with the card text and a
 # side-by-side image of the previous bundled model's outputs and this one's on the example paintings.
-# Status (1 Dec 2026): trained 1,500 of the 13,620 steps (checkpoint-1500, 43 min at 0.58 steps/s on 2 shared
-# AMD EPYC cores) and stopped for time. At that step its outputs on the example paintings have no grid
-# (checkerboard_score 8.7 / 8.8 / 12.2 dB vs v1's 25.2 / 24.0 / 32.9) and it scores l1 0.190, PSNR 18.94, SSIM
-# 0.701 on the 26 held-out val pairs (v1 on the same pairs: 0.197, 18.80, 0.583), but its regions are flat,
-# haloed colours without texture, less photo-like than v1: not installed. Resume it before --install.
+# Status (1 Dec 2026): trained to the end (13,620 steps; resumed from checkpoint-1500, 2 h 04 min on 2 AMD EPYC
+# cores at ~3.2 steps/s when idle) and not installed. On the 26 held-out val pairs (`python -m pix2pix_hub evaluate
+# --split val --no_fid`) it scores L1 0.195, PSNR 18.56, SSIM 0.673 against v1's 0.196, 18.80, 0.583; its outputs
+# on the example paintings have no grid (checkerboard_score 7.9 / 7.8 / 12.8 dB vs v1's 25.2 / 24.0 / 32.9), but
+# side by side they are no more photo-like: flat regions, olive grass, halos around small shapes (the flowers),
+# streaks in the sunset. Neither is what the demo wants; more (and more varied, summer) photos or a longer run
+# on a GPU are the next step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -d data_cache/default_dataset_v2/train ]] || bash scripts/build_default_dataset_v2.sh
