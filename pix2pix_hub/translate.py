@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         all_runs.update(part_runs)
     if state.is_main_process:
         report(args, totals, all_runs, state.num_processes, len(files))
+    # the process group goes down before the interpreter does: left to exit, a gloo rank sometimes aborted
+    # ("terminate called without an active exception", SIGABRT) after all its files were written
+    state.end_training()
     return 0
 
 
