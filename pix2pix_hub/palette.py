@@ -16,7 +16,8 @@ def palette_array() -> np.ndarray:
     """SEGMENT_PALETTE as a (colours, 3) uint8 RGB array."""
     return np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in SEGMENT_PALETTE.values()], np.uint8)
 
-# What each colour paints (make-dataset gives a photo region the nearest of these colours): the app's legend.
+# What each colour paints (make-dataset --kind landscape paints a photo region by what it shows; --kind segments
+# by its nearest colour): the app's legend.
 SEGMENT_MEANINGS = {
     "sky": "blue sky", "cloud": "clouds, haze, snow", "water": "lake, sea, river", "grass": "meadow, lawn",
     "forest": "trees, woods", "earth": "soil, paths, bare ground", "rock": "mountains, stone", "sand": "beach, dunes",

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pix2pix_hub.make_dataset import make_paired_dataset, to_edges, to_segments
+from pix2pix_hub.make_dataset import make_paired_dataset, to_edges, to_landscape_segments, to_segments
 from pix2pix_hub.palette import SEGMENT_PALETTE, palette_array
 
 
@@ -29,6 +29,48 @@ def test_segments_use_only_the_palette_and_follow_the_photo():
     assert tuple(segments[10, 10]) == sky and tuple(segments[-10, -10]) != sky
 
 
+def rgb(name):
+    return tuple(int(SEGMENT_PALETTE[name][i:i + 2], 16) for i in (1, 3, 5))
+
+
+def shaded_landscape() -> np.ndarray:
+    """A hazy sky over a far shore (a thin dark line), a grey-teal lake and a yellowish-olive meadow, with a speck:
+    the lake and the meadow sit nearer other crayons (rock, earth) than the ones they mean."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((192, 256, 3), np.float32)
+    image[:80] = [175, 195, 215]
+    image[80:130] = [70, 100, 105]
+    image[130:] = [140, 140, 60]
+    image[79:82] = [40, 50, 40]
+    image += rng.normal(0, 4, image.shape)
+    image[150:153, 20:23] = [250, 250, 250]  # specks smaller than a painted blob
+    return image.clip(0, 255).astype(np.uint8)
+
+
+def test_landscape_segments_paint_what_regions_show():
+    """Sky, water and grass by what they are; the nearest-colour kind, the failing contrast, gets each wrong."""
+    photo = shaded_landscape()
+    meaning = to_landscape_segments(photo)
+    assert (tuple(meaning[20, 128]), tuple(meaning[105, 128]), tuple(meaning[170, 128])) == (
+        rgb("sky"), rgb("water"), rgb("grass"))
+    colours = to_segments(photo)
+    assert (tuple(colours[105, 128]), tuple(colours[170, 128])) == (rgb("rock"), rgb("earth"))
+    assert {tuple(c) for c in meaning.reshape(-1, 3)} <= {tuple(c) for c in palette_array()}
+    assert tuple(meaning[151, 21]) == rgb("grass") and tuple(meaning[80, 128]) in (rgb("sky"), rgb("water")), \
+        "a speck or the thin shore survived as its own region"
+
+
+def test_landscape_segments_sky_and_water_by_place_not_by_a_line():
+    """One blue from top to bottom is one region: all sky, no horizon drawn at a fixed height; the same blue
+    only in the lower part (under grass) is water."""
+    blue = np.full((128, 128, 3), (110, 160, 220), np.uint8)
+    assert {tuple(c) for c in to_landscape_segments(blue).reshape(-1, 3)} == {rgb("sky")}
+    lake = blue.copy()
+    lake[:70] = (90, 170, 70)
+    lake_segments = to_landscape_segments(lake)
+    assert tuple(lake_segments[120, 64]) == rgb("water") and tuple(lake_segments[10, 64]) == rgb("grass")
+
+
 def test_edges_are_black_lines_on_white():
     edges = to_edges(np.asarray(landscape()))
     ink = (edges[:, :, 0] == 0).mean()
@@ -39,9 +81,11 @@ def test_dataset_layout(tmp_path):
     (tmp_path / "photos").mkdir()
     landscape().save(tmp_path / "photos" / "a.jpg")
     landscape((256, 400)).save(tmp_path / "photos" / "b.png")
-    counts = make_paired_dataset(tmp_path / "photos", tmp_path / "out", "segments", size=64, crops_per_image=4, val_fraction=0.3)
-    assert counts["train"] + counts["val"] == 8
-    pair = Image.open(next((tmp_path / "out" / "train").glob("*.png")))
+    for kind in ("segments", "landscape"):
+        counts = make_paired_dataset(tmp_path / "photos", tmp_path / kind, kind, size=64, crops_per_image=4,
+                                     val_fraction=0.3)
+        assert counts["train"] + counts["val"] == 8
+    pair = Image.open(next((tmp_path / "landscape" / "train").glob("*.png")))
     assert pair.size == (128, 64)
 
 
