@@ -67,18 +67,21 @@ def test_checkerboard_of_the_bundled_model(outputs):
         assert checkerboard_score(comparison[row * 258:row * 258 + 256, 258:514]) > 20
 
 
-def test_next_model_card_records_its_command_and_sources():
-    """scripts/default_model_v2_sources.md becomes the card's text when v2 is installed: it must hold the exact
-    training command of scripts/build_default_model_v2.sh and every package the dataset script takes photos from."""
-    text = (ROOT / "scripts" / "default_model_v2_sources.md").read_text()
-    script = (ROOT / "scripts" / "build_default_model_v2.sh").read_text()
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_next_model_card_records_its_command_and_sources(version):
+    """scripts/default_model_<version>_sources.md becomes the card's text when that model is installed: it must
+    hold the exact training command of its build script and every package its dataset script takes photos from."""
+    text = (ROOT / "scripts" / f"default_model_{version}_sources.md").read_text()
+    script = (ROOT / "scripts" / f"build_default_model_{version}.sh").read_text()
     command = re.search(r"python train\.py (.*?)\n(?!\s)", script, re.DOTALL).group(1)
     flags = re.findall(r"--\w+(?: [^-\s\\]\S*)?", command)
     assert len(flags) > 10 and all(flag in text for flag in flags), [f for f in flags if f not in text]
-    dataset_script = (ROOT / "scripts" / "build_default_dataset_v2.sh").read_text()
+    dataset_script = (ROOT / "scripts" / f"build_default_dataset_{version}.sh").read_text()
     packages = re.search(r'^packages="(.*)"', dataset_script, re.MULTILINE).group(1).split()
-    for package in [*packages[:-1], "CC-BY-4.0", "BSD-2-clause", "GPL-2+", "](comparison.png)"]:  # last: the unpacker
-        assert package in text, package
+    packages = [p for p in packages if p != "libedje-bin"]  # the unpacker, not a source
+    kind = re.search(r"make-dataset (--kind \w+)", dataset_script).group(1)
+    for needed in [*packages, kind, "CC-BY-4.0", "GPL-2+", "](comparison.png)"]:
+        assert needed in text, needed
 
 
 def test_examples_come_out_as_pictures(outputs):
