@@ -2,12 +2,13 @@
 # The default demo model v3: 13 landscape photos painted by what each region shows (make-dataset --kind landscape,
 # scripts/build_default_dataset_v3.sh; sources and licences in scripts/default_model_v3_sources.md), a U-Net-256
 # ngf 16 with resize-then-convolve upsampling (no checkerboard), the project's own train.py. Resumable: rerun
-# after an interruption and it goes on from the newest checkpoint. 80 epochs of 490 pairs (39,200 steps, the reference's scale of training for a small dataset: facades is 200 epochs of 400).
+# after an interruption and it goes on from the newest checkpoint. 80 epochs of 490 pairs (39,200 steps: small
+# datasets need long runs; the reference trains facades, 400 pairs, for 200 epochs).
 # Then `bash scripts/build_default_model_v3.sh --install` copies it to models/default, with the card text and a
+# side-by-side image of the previous bundled model's outputs and this one's on the example paintings.
 # Status (1 Dec 2026): started on 2 AMD EPYC cores at ~3 steps/s; two shorter trial runs (20 epochs, --lambda_l1 20
 # and 50, single-threaded side by side) were stopped at 3,000 steps: outputs on the example paintings in photo
 # colours and no grid (checkerboard_score 11-17 dB vs the bundled model's 24-33), but still flat, haloed regions.
-# side-by-side image of the previous bundled model's outputs and this one's on the example paintings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -d data_cache/default_dataset_v3/train ]] || bash scripts/build_default_dataset_v3.sh
