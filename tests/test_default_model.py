@@ -33,7 +33,7 @@ def outputs():
 def test_folder_is_what_the_hub_gets():
     names = sorted(p.name for p in MODEL.iterdir())
     assert names in (["README.md", "config.json", "model.safetensors", "samples.png"],  # v1
-                     ["README.md", "comparison.png", "config.json", "model.safetensors", "samples.png"])  # v2
+                     ["README.md", "comparison.png", "config.json", "model.safetensors", "samples.png"])  # v3
     assert (MODEL / "model.safetensors").stat().st_size <= 30 * 2**20
     config = json.loads((MODEL / "config.json").read_text())
     assert config["model_type"] == "pix2pix" and config["resolution"] == 256
@@ -42,9 +42,9 @@ def test_folder_is_what_the_hub_gets():
 def test_card_records_the_command_and_the_sources():
     card = (MODEL / "README.md").read_text()
     assert "pipeline_tag: image-to-image" in card and "library_name: pix2pix-hub" in card
-    v2 = json.loads((MODEL / "config.json").read_text()).get("upsample", "transpose") != "transpose"
-    script = (ROOT / "scripts" / ("build_default_model_v2.sh" if v2 else "build_default_model.sh")).read_text()
-    pattern = r"python train\.py (.*?)\n(?!\s)" if v2 else r"^\S*python train\.py (.*?)\n(?!\s)"
+    v3 = json.loads((MODEL / "config.json").read_text()).get("upsample", "transpose") != "transpose"
+    script = (ROOT / "scripts" / ("build_default_model_v3.sh" if v3 else "build_default_model.sh")).read_text()
+    pattern = r"python train\.py (.*?)\n(?!\s)" if v3 else r"^\S*python train\.py (.*?)\n(?!\s)"
     command = re.search(pattern, script, re.DOTALL | re.MULTILINE).group(1)
     flags = re.findall(r"--\w+(?: [^-\s\\]\S*)?", command)
     assert len(flags) > 10 and all(flag in card for flag in flags), [f for f in flags if f not in card]
@@ -54,8 +54,8 @@ def test_card_records_the_command_and_the_sources():
 
 def test_checkerboard_of_the_bundled_model(outputs):
     """The spectral score (4-px / 2-px peaks over their neighbourhood, dB) of each example's output. The v1 model
-    (transposed convs) paints a grid: > 20 dB, the value v2 (resize-then-conv, scripts/build_default_model_v2.sh)
-    must beat; once v2 is installed, its outputs must score < 15 dB and comparison.png's middle column, v1's
+    (transposed convs) paints a grid: > 20 dB, the value v3 (resize-then-conv, scripts/build_default_model_v3.sh)
+    must beat; once v3 is installed, its outputs must score < 15 dB and comparison.png's middle column, v1's
     outputs, still > 20 dB (the failing contrast)."""
     scores = {name: checkerboard_score(np.asarray(output)) for name, (_, output) in outputs.items()}
     if json.loads((MODEL / "config.json").read_text()).get("upsample", "transpose") == "transpose":
@@ -67,18 +67,16 @@ def test_checkerboard_of_the_bundled_model(outputs):
         assert checkerboard_score(comparison[row * 258:row * 258 + 256, 258:514]) > 20
 
 
-@pytest.mark.parametrize("version", ["v2", "v3"])
-def test_next_model_card_records_its_command_and_sources(version):
-    """scripts/default_model_<version>_sources.md becomes the card's text when that model is installed: it must
-    hold the exact training command of its build script and every package its dataset script takes photos from."""
-    text = (ROOT / "scripts" / f"default_model_{version}_sources.md").read_text()
-    script = (ROOT / "scripts" / f"build_default_model_{version}.sh").read_text()
+def test_next_model_card_records_its_command_and_sources():
+    """scripts/default_model_v3_sources.md becomes the card's text when v3 is installed: it must hold the exact
+    training command of its build script and every package its dataset script takes photos from."""
+    text = (ROOT / "scripts" / "default_model_v3_sources.md").read_text()
+    script = (ROOT / "scripts" / "build_default_model_v3.sh").read_text()
     command = re.search(r"python train\.py (.*?)\n(?!\s)", script, re.DOTALL).group(1)
     flags = re.findall(r"--\w+(?: [^-\s\\]\S*)?", command)
     assert len(flags) > 10 and all(flag in text for flag in flags), [f for f in flags if f not in text]
-    dataset_script = (ROOT / "scripts" / f"build_default_dataset_{version}.sh").read_text()
+    dataset_script = (ROOT / "scripts" / "build_default_dataset_v3.sh").read_text()
     packages = re.search(r'^packages="(.*)"', dataset_script, re.MULTILINE).group(1).split()
-    packages = [p for p in packages if p != "libedje-bin"]  # the unpacker, not a source
     kind = re.search(r"make-dataset (--kind \w+)", dataset_script).group(1)
     for needed in [*packages, kind, "CC-BY-4.0", "GPL-2+", "](comparison.png)"]:
         assert needed in text, needed
