@@ -1,5 +1,6 @@
 """Side by side on the app's example paintings: painting | one model's output | another's, and each output's
-checkerboard score (pix2pix_hub.metrics.checkerboard_score, dB). Used for the default model's card:
+checkerboard score (pix2pix_hub.metrics.checkerboard_score, dB) and detail inside the painted regions
+(region_detail: ~1 for a tinted copy, landscape photos ~7). Used for the default model's card:
 `python scripts/compare_default_models.py OLD_MODEL NEW_MODEL --output models/default/comparison.png`."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from pix2pix_hub import ImageTranslator
 from pix2pix_hub.images import image_grid, pil_to_tensor
-from pix2pix_hub.metrics import checkerboard_score
+from pix2pix_hub.metrics import checkerboard_score, region_detail
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -30,7 +31,8 @@ def main() -> None:
     for path in sorted(EXAMPLES.glob("*.png")):
         painting = Image.open(path).convert("RGB")
         outputs = [translator(painting) for translator in translators]
-        scores = ", ".join(f"{model} {checkerboard_score(np.asarray(o)):.1f} dB" for model, o in zip(args.models, outputs))
+        scores = ", ".join(f"{model} {checkerboard_score(np.asarray(o)):.1f} dB, detail {region_detail(painting, o):.1f}"
+                           for model, o in zip(args.models, outputs))
         print(f"{path.stem}: {scores}")
         rows.append([pil_to_tensor(image) for image in (painting, *outputs)])
     image_grid(rows).save(args.output)
