@@ -46,8 +46,9 @@ def _colour_classes(smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     """Per pixel, what its colour says it is (hue, saturation, value rules; the first that matches wins)."""
     hsv = cv2.cvtColor(smooth, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
     h, s, v = hsv[..., 0] * (360 / 256), hsv[..., 1] / 255, hsv[..., 2] / 255
-    red, orange, yellow = (h < 18) | (h >= 330), (h >= 18) & (h < 45), (h >= 45) & (h < 70)
-    green, blue = (h >= 70) & (h < 170), (h >= 170) & (h < 265)
+    # Yellow (45-55 degrees) is dry grass or reeds, not the meadow a green crayon means: earth (or sand).
+    red, orange, yellow = (h < 18) | (h >= 330), (h >= 18) & (h < 45), (h >= 45) & (h < 55)
+    green, blue = (h >= 55) & (h < 170), (h >= 170) & (h < 265)
     neutral = (s < 0.16) | ((s < 0.26) & (v > 0.85))
     rules = [
         ((v < 0.2) & ~(green & (s > 0.3) & (v > 0.1)), "night"),   # dark, but not a shaded forest
@@ -55,10 +56,11 @@ def _colour_classes(smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
         (neutral | (blue & (s < 0.28) & (v < 0.7)), "rock"),         # grey stone, hazy far hills, gravel
         ((red | (h >= 290)) & (s > 0.45) & (v > 0.35), "flower"),
         ((orange | yellow) & (v > 0.78) & (s < 0.45), "sand"),
-        ((green & (v > 0.42)) | (yellow & (v >= 0.35)), "grass"),
-        (green | yellow, "forest"),
+        (green & (v > 0.42), "grass"),
+        (green, "forest"),
         (blue | (h >= 265), "sky_or_water"),
         (orange | red, "sunset_or_earth"),
+        (yellow, "earth"),
     ]
     labels = np.full(h.shape, _CLASSES.index("rock"))
     for mask, name in reversed(rules):

@@ -40,7 +40,7 @@ def shaded_landscape() -> np.ndarray:
     image = np.zeros((192, 256, 3), np.float32)
     image[:80] = [175, 195, 215]
     image[80:130] = [70, 100, 105]
-    image[130:] = [140, 140, 60]
+    image[130:] = [130, 145, 60]
     image[79:82] = [40, 50, 40]
     image += rng.normal(0, 4, image.shape)
     image[150:153, 20:23] = [250, 250, 250]  # specks smaller than a painted blob
@@ -58,6 +58,8 @@ def test_landscape_segments_paint_what_regions_show():
     assert {tuple(c) for c in meaning.reshape(-1, 3)} <= {tuple(c) for c in palette_array()}
     assert tuple(meaning[151, 21]) == rgb("grass") and tuple(meaning[80, 128]) in (rgb("sky"), rgb("water")), \
         "a speck or the thin shore survived as its own region"
+    photo[130:] = (200, 170, 70)  # dry, golden grass is not the meadow the green crayon means
+    assert tuple(to_landscape_segments(photo)[170, 128]) == rgb("earth")
 
 
 def test_landscape_segments_sky_and_water_by_place_not_by_a_line():
