@@ -6,9 +6,9 @@
 # datasets need long runs; the reference trains facades, 400 pairs, for 200 epochs).
 # Then `bash scripts/build_default_model_v3.sh --install` copies it to models/default, with the card text and a
 # side-by-side image of the previous bundled model's outputs and this one's on the example paintings.
-# Status (1 Dec 2026, end of session): in training, 5,500 of 39,200 steps (~3.4 steps/s on 2 AMD EPYC cores when
-# idle; rerun to go on). Not installed: on the example paintings no grid (checkerboard_score 6-15 dB vs the bundled
-# model's 24-33) and photo colours, but still flat regions with halos along the edges (region_detail 2.5-4.0 vs the
+# Status (1 Dec 2026, end of session): in training, 7,000 of 39,200 steps (~3.4 steps/s on 2 AMD EPYC cores when
+# idle; rerun to go on). Not installed: on the example paintings no grid (checkerboard_score 5-10 dB vs the bundled
+# model's 24-33) and photo colours, but still flat regions with halos along the edges (region_detail 2.0-4.8 vs the
 # bundled model's 2.3-3.2; landscape photos ~7). Earlier trial runs (before yellow counted as earth: 7,500 steps;
 # 20-epoch runs at --lambda_l1 20 and 50 stopped at 3,000) looked the same, one with a brown meadow.
 set -euo pipefail
