@@ -31,11 +31,13 @@ def to_segments(photo: np.ndarray, smoothing: int = 9) -> np.ndarray:
     lab = cv2.cvtColor(smooth, cv2.COLOR_BGR2LAB).astype(np.float32)
     palette_lab = cv2.cvtColor(palette[None, :, ::-1].copy(), cv2.COLOR_BGR2LAB).astype(np.float32)[0]
     distances = ((lab[:, :, None, :] - palette_lab[None, None]) ** 2).sum(-1)
-    labels = distances.argmin(-1)
-    # Mode filter: each pixel takes the most common label around it, so regions are flat and blobby.
-    votes = np.stack([cv2.boxFilter((labels == k).astype(np.float32), -1, (smoothing, smoothing))
-                      for k in range(len(palette))], -1)
-    return palette[votes.argmax(-1)]
+    return palette[_mode_filter(distances.argmin(-1), smoothing, len(palette))]
+
+
+def _mode_filter(labels: np.ndarray, width: int, count: int) -> np.ndarray:
+    """Each pixel takes the most common of labels 0..count-1 in the width x width box around it: flat, blobby regions."""
+    votes = np.stack([cv2.boxFilter((labels == k).astype(np.float32), -1, (width, width)) for k in range(count)], -1)
+    return votes.argmax(-1)
 
 
 # Provisional classes: the palette's names, and two that a region's place decides (see _by_place).
@@ -108,10 +110,7 @@ def to_landscape_segments(photo: np.ndarray) -> np.ndarray:
     smooth = cv2.pyrMeanShiftFiltering(photo[:, :, ::-1].copy(), max(10, side // 16), 28)[:, :, ::-1].copy()
     # Sky vs water is decided before the mode filter, while a thin horizon (land, a far shore) still parts them.
     labels = _by_place(*_colour_classes(smooth))
-    width = max(9, side // 20) | 1
-    votes = np.stack([cv2.boxFilter((labels == k).astype(np.float32), -1, (width, width))
-                      for k in range(len(SEGMENT_PALETTE))], -1)
-    labels = votes.argmax(-1)
+    labels = _mode_filter(labels, max(9, side // 20) | 1, len(SEGMENT_PALETTE))
     labels = _merge_small(labels, int(0.004 * photo.shape[0] * photo.shape[1]))
     return palette_array()[labels]
 

@@ -96,7 +96,7 @@ def _gaussian_blur(grey: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def region_detail(painting, output, erode: int = 8) -> float:
     """How much a translation paints inside each flat region of a painting, beyond its colour ("a tinted copy of
-    the drawing" scores ~0).
+    the drawing" scores ~1: what the painting's own anti-aliasing leaves).
 
     `painting`, `output`: HxWx3 arrays, same size. For each colour of the painting, its pixels shrunk by `erode` px
     (so halos along the edges do not count); if 500 or more are left, the standard deviation there of the output's
