@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild models/default, the demo model that ships with the project: dataset from Debian wallpaper photos,
-# the project's own train.py (resumable: rerun after an interruption), then the Hub-ready folder plus the
+# The previous bundled model (v1, bundled until 1 Dec 2026; now scripts/build_default_model_v3.sh's): rebuilds
+# models/default with it. Dataset from Debian wallpaper photos (nearest-colour paintings), the project's own train.py (resumable: rerun after an interruption), then the Hub-ready folder plus the
 # data sources and licences appended to its model card. About 90 minutes on 2 CPU cores (15,640 steps at ~3 steps/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
