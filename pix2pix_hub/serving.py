@@ -6,11 +6,14 @@ Space mode is on when `SPACE_ID` is set (Hugging Face sets it in every Space) or
   says nothing about the server's files;
 - a model's architecture (its config.json alone) may need at most `PIX2PIX_MODEL_MB` (default 512) of
   parameters, and its weights download is capped at the same size;
-- uploads are capped at `PIX2PIX_MAX_UPLOAD_MB` (default 20) bytes, every request body too, and at
-  `PIX2PIX_MAX_PIXELS` (default 40 million) pixels, refused from the image's header;
+- uploads are capped at `PIX2PIX_MAX_UPLOAD_MB` (default 20; MB = 2**20 bytes) a file, every request body too;
+- one request decodes at most `PIX2PIX_MAX_PIXELS` (default 40 million) pixels over all its images together
+  and a sketch has at most `PIX2PIX_MAX_LAYERS` (default 16) layers, refused from the headers
+  (pix2pix_hub/decode.py);
 - messages never show a server path.
 Both modes keep loaded models within `PIX2PIX_MEMORY_MB` (default 1024 in a Space, 4096 locally), least
 recently used first out, counted in bytes; a model loads beside requests to the others (no global lock).
+Gradio's file cache (uploads, outputs) is swept: files older than `PIX2PIX_CACHE_SECONDS` (default 300) go.
 """
 
 from __future__ import annotations
@@ -49,7 +52,14 @@ class ServeSettings:
     memory_bytes: int  # every loaded model together
     model_bytes: int | None  # one model's parameters, from its config.json; also its download cap
     upload_bytes: int | None  # an upload, or any request body
-    max_pixels: int  # an uploaded image, from its header
+    max_pixels: int  # all the images of one request together, from their headers
+    max_layers: int = 16  # a sketch's layers (the ImageEditor value of /translate_sketch)
+    cache_seconds: int = 300  # how long Gradio's cache keeps an upload or an output
+
+    @property
+    def cache_sweep(self) -> tuple[int, int]:
+        """Blocks(delete_cache=(every, age)): at most 1.2 x `cache_seconds` of files are ever kept."""
+        return max(1, self.cache_seconds // 5), self.cache_seconds
 
     @classmethod
     def from_env(cls, public: bool, listed: list[str]) -> "ServeSettings":
@@ -60,7 +70,9 @@ class ServeSettings:
             memory_bytes=int(env_number("PIX2PIX_MEMORY_MB", 1024 if public else 4096) * MIB),
             model_bytes=int(env_number("PIX2PIX_MODEL_MB", 512) * MIB) if public else None,
             upload_bytes=int(env_number("PIX2PIX_MAX_UPLOAD_MB", 20) * MIB) if public else None,
-            max_pixels=int(env_number("PIX2PIX_MAX_PIXELS", 40e6)))
+            max_pixels=int(env_number("PIX2PIX_MAX_PIXELS", 40e6)),
+            max_layers=int(env_number("PIX2PIX_MAX_LAYERS", 16)),
+            cache_seconds=int(env_number("PIX2PIX_CACHE_SECONDS", 300)))
 
     def allows(self, model_id: str) -> bool:
         return not self.public or model_id in self.allowed
@@ -213,13 +225,23 @@ def public_message(message: str, root: str | None = None) -> str:
     return ABSOLUTE_PATH.sub("…", message)
 
 
+def megabytes(size: int) -> str:
+    """The one way a byte limit is worded: "20 MB" (MB = 2**20 bytes, as PIX2PIX_MAX_UPLOAD_MB counts)."""
+    return f"{size / MIB:g} MB"
+
+
+def upload_refusal(upload_bytes: int) -> str:
+    return f"the upload is over this server's limit of {megabytes(upload_bytes)}; send a smaller file"
+
+
 class BodyLimit:
     """ASGI middleware: request bodies over `max_bytes` get 413, whether they say their length or not.
     Gradio's own `max_file_size` covers its upload route; this covers the rest (a data: URL in a JSON
-    request would otherwise be read whole)."""
+    request would otherwise be read whole). Every 413, Gradio's too, says `message` (one wording)."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, message: str | None = None):
         self.app, self.max_bytes = app, max_bytes
+        self.message = message or f"the request is over this server's limit of {megabytes(max_bytes)}"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -238,13 +260,24 @@ class BodyLimit:
                     raise BodyTooLarge()
             return message
 
+        refusing = False
+
+        async def reworded(message):  # Gradio's own 413 ("File size exceeded ... 20971520 bytes") -> ours
+            nonlocal refusing
+            if message["type"] == "http.response.start" and message.get("status") == 413:
+                refusing = True
+                return await self.refuse(send)
+            if not refusing:
+                await send(message)
+
         try:
-            return await self.app(scope, limited, send)
+            return await self.app(scope, limited, reworded)
         except BodyTooLarge:
-            return await self.refuse(send)
+            if not refusing:
+                return await self.refuse(send)
 
     async def refuse(self, send):
-        body = f"request body over the limit of {self.max_bytes // MIB} MiB".encode()
+        body = self.message.encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

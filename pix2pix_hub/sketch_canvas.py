@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from .decode import Budget, decode_image
 from .errors import Pix2PixHubError
+from .images import BadImageError
 from .palette import SEGMENT_MEANINGS, SEGMENT_PALETTE, palette_array
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -48,12 +51,28 @@ def sketch_canvas(size: int, translate_live, model: str, direction: str = "AtoB"
     """The canvas component, `size`² model pixels; its value is a PNG data URL ('' when nothing is drawn).
     `translate_live({sketch, model, direction, resolution}) -> {image: data URL or None, status}` answers each
     stroke."""
-    import gradio as gr
-
-    return gr.HTML(value="", html_template=TEMPLATE, css_template=(STATIC / "sketch_canvas.css").read_text(),
+    return _canvas_class()(value="", html_template=TEMPLATE, css_template=(STATIC / "sketch_canvas.css").read_text(),
                    js_on_load=(STATIC / "sketch_canvas.js").read_text(), apply_default_css=False,
                    server_functions=[translate_live], size=size, brush_size=brush_size, palette=palette_entries(),
                    model=model, direction=direction, resolution="default", result=None, status=status, **kwargs)
+
+
+@functools.cache
+def _canvas_class():
+    import gradio as gr
+
+    class SketchCanvas(gr.HTML):
+        """gr.HTML whose props are never taken for events. gr.HTML answers any name its script quotes
+        (`watch(['result', 'status'])`) with an event trigger, so gr.update(result=...) carried a
+        functools.partial beside the prop: its repr reached the page, and API callers got "Object of type
+        partial is not JSON serializable"."""
+
+        def __getattr__(self, name: str):
+            if name in (self.__dict__.get("props") or {}):
+                raise AttributeError(name)
+            return super().__getattr__(name)
+
+    return SketchCanvas
 
 
 def image_data_url(image: Image.Image | None) -> str | None:
@@ -65,8 +84,10 @@ def image_data_url(image: Image.Image | None) -> str | None:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def decode_sketch(value: str | None) -> Image.Image | None:
-    """The canvas value (a PNG/WebP data URL) -> RGB image, None when empty; SketchError when unreadable."""
+def decode_sketch(value: str | None, budget: Budget | None = None) -> Image.Image | None:
+    """The canvas value (a PNG/WebP data URL) -> RGB image, None when empty; SketchError (one line) when
+    unreadable, whatever is wrong with it. The image is read by decode.decode_image within `budget` (default:
+    a sketch of MAX_SKETCH_SIDE² pixels)."""
     if not value:
         return None
     if not isinstance(value, str) or not value.startswith("data:image/"):
@@ -77,18 +98,14 @@ def decode_sketch(value: str | None) -> Image.Image | None:
     if not header.endswith(";base64"):
         raise SketchError("the canvas data URL must be base64-encoded")
     try:
-        image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
-    except (binascii.Error, OSError) as error:
-        raise SketchError(f"the canvas data is not a readable image ({type(error).__name__})") from None
-    if image.format not in ("PNG", "WEBP"):
-        raise SketchError(f"the sketch must be PNG or WebP, not {image.format}")
-    if max(image.size) > MAX_SKETCH_SIDE:  # checked before the pixels are decoded
-        raise SketchError(f"the sketch is {image.width}×{image.height}; at most {MAX_SKETCH_SIDE} px a side")
+        data = base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise SketchError("the canvas data is not a readable image (not base64)") from None
     try:
-        image.load()
-    except OSError as error:
-        raise SketchError(f"the canvas image is damaged ({error})") from None
-    return image.convert("RGB")
+        return decode_image(data, "the sketch", budget or Budget(MAX_SKETCH_SIDE ** 2), formats=("PNG", "WEBP"),
+                            max_side=MAX_SKETCH_SIDE)
+    except BadImageError as error:
+        raise SketchError(str(error)) from None
 
 
 def snap_to_palette(image: Image.Image) -> Image.Image:
