@@ -105,7 +105,23 @@ def parse_args(argv):
     if args.tile not in ("auto", "none") and not args.tile.isdigit():
         raise ConfigError(f"--tile {args.tile!r}: use auto, none or a side in px")
     args.tile = None if args.tile == "none" else args.tile if args.tile == "auto" else int(args.tile)
+    check_tiling_numbers(args)
     return args
+
+
+MIN_TILE = 32  # smaller than a U-Net's receptive step: the tile would be all padding
+
+
+def check_tiling_numbers(args: argparse.Namespace) -> None:
+    """A tile size, overlap or memory budget that cannot work is one line here, not a ValueError later."""
+    if not args.memory_budget > 0:
+        raise ConfigError(f"--memory_budget {args.memory_budget}: give a positive number of GiB (e.g. 2)")
+    if isinstance(args.tile, int) and args.tile < MIN_TILE:
+        raise ConfigError(f"--tile {args.tile}: a tile must be at least {MIN_TILE} px (or use auto / none)")
+    if args.overlap is not None and args.overlap < 0:
+        raise ConfigError(f"--overlap {args.overlap}: give 0 or more px")
+    if isinstance(args.tile, int) and args.overlap is not None and args.overlap * 2 > args.tile:
+        raise ConfigError(f"--overlap {args.overlap}: at most half of --tile {args.tile} ({args.tile // 2} px)")
 
 
 @command
