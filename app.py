@@ -2,7 +2,7 @@
 
 Run locally: python app.py [--model PATH_OR_ID] [--port N] [--share no] [--public]
 As a Space (SPACE_ID set) or with --public, visitors pick only among the listed models and the server's
-memory, downloads and uploads are bounded: see pix2pix_hub/serving.py and the README's "Space mode".
+memory, downloads and uploads are bounded: see pix2pix_hub/app/serving.py and the README's "Space mode".
 """
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pix2pix_hub.errors import ConfigError, command
-from pix2pix_hub.images import BadImageError, open_image, to_8bit
+from pix2pix_hub.app.serving import BodyLimit, ModelServer, ServeSettings
+from pix2pix_hub.app.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
+from pix2pix_hub.data.images import BadImageError, open_image, to_8bit
 
 # Brush colours = the colours make-dataset paints with, which the default model was trained on.
-from pix2pix_hub.palette import SEGMENT_PALETTE
-from pix2pix_hub.pretrained import ModelLoadError
-from pix2pix_hub.serving import BodyLimit, ModelServer, ServeSettings
-from pix2pix_hub.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
+from pix2pix_hub.data.palette import SEGMENT_PALETTE
+from pix2pix_hub.errors import ConfigError, command
+from pix2pix_hub.loading.load import ModelLoadError
 
 ROOT = Path(__file__).resolve().parent
 BUNDLED_MODEL = "models/default"  # the folder this repo serves as a Space
@@ -36,7 +36,7 @@ RESOLUTIONS = [("the model's default", "default"), ("training scale", "model"), 
 CANVAS = 256
 CANVAS_HEIGHT = 420  # px on screen: the upload box and the upload's output
 # The upload's output at its own pixel size (crisp where a high-DPI screen enlarges it), never stretched; smaller
-# only where the column is narrower. (The drawing's result is styled in pix2pix_hub/static/sketch_canvas.css.)
+# only where the column is narrower. (The drawing's result is styled in pix2pix_hub/app/static/sketch_canvas.css.)
 CSS = """
 #output img { width: auto; height: auto; max-width: 100%; max-height: 100%; object-fit: contain;
   image-rendering: pixelated; }
@@ -246,8 +246,8 @@ def translate_live(request) -> dict:
 def fetch_operator_model(model: str) -> None:
     """The operator's choice of one of the reference's pretrained models (--model horse2zebra): downloaded and
     converted once, when the app starts, so that visitors' requests find it in the cache."""
-    from pix2pix_hub.downloads import is_known
-    from pix2pix_hub.pretrained import resolve_model_folder
+    from pix2pix_hub.hub.downloads import is_known
+    from pix2pix_hub.loading.load import resolve_model_folder
 
     if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
         resolve_model_folder(model)

@@ -22,7 +22,7 @@ import torch
 from huggingface_hub import ModelCard
 
 from pix2pix_hub import load_generator
-from pix2pix_hub.convert import (
+from pix2pix_hub.loading.convert import (
     ConvertError,
     GeneratorSpec,
     generator_from_checkpoint,
@@ -31,7 +31,7 @@ from pix2pix_hub.convert import (
     read_checkpoint,
 )
 from pix2pix_hub.models import build_generator
-from pix2pix_hub.test_mode import apply_test_mode
+from pix2pix_hub.models.run_mode import apply_test_mode
 
 DATA = Path(__file__).parent / "data" / "reference"
 # (netG, norm, input_nc, output_nc, use_dropout)
@@ -295,8 +295,8 @@ def cut_record(netG: str, norm: str, antialias_up: bool) -> tuple[dict[str, torc
 def test_converted_cut_generator_reproduces_cut_outputs(tmp_path, netG, norm, antialias_up):
     """A checkpoint with CUT's layout (its anti-aliasing filters included) converts to a model whose outputs,
     encoder taps (nce_layers), netF and PatchNCE loss equal those of CUT's code on the same weights."""
-    from pix2pix_hub.losses import patch_nce_loss
     from pix2pix_hub.models import PatchSampler
+    from pix2pix_hub.recipes.losses import patch_nce_loss
 
     torch.set_num_threads(1)
     expected, meta = cut_record(netG, norm, antialias_up)

@@ -20,13 +20,13 @@ from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ..config import TrainConfig
+from ..data.datasets import load_image_dataset
+from ..errors import ConfigError
+from ..recipes import RECIPES, Recipe
+from ..recipes.losses import NonFiniteLossError
 from .checkpoints import find_checkpoint, list_checkpoints, load_checkpoint, remove_partial_checkpoints, save_checkpoint
-from .config import TrainConfig
-from .data import load_image_dataset
-from .errors import ConfigError
 from .interrupts import InterruptFlag, TrainingInterrupted, signal_name
-from .losses import NonFiniteLossError
-from .recipes import RECIPES, Recipe
 
 logger = logging.getLogger("pix2pix_hub")
 SAMPLES_FILE = "samples.png"  # the final validation grid, shown in the model card
@@ -108,7 +108,7 @@ def validation_metrics(recipe: Recipe, rows: list[list[torch.Tensor]]) -> dict[s
     if recipe.validation_metric is None:
         return {}
     try:
-        from .metrics import cycle_metrics, paired_metrics
+        from ..evaluation.metrics import cycle_metrics, paired_metrics
     except ImportError:  # evaluation extras missing: grids still work
         return {}
     outputs = torch.stack([row[1] for row in rows]).float()
@@ -228,7 +228,7 @@ def train_locked(config: TrainConfig, accelerator: Accelerator, interrupts: Inte
                         generator=torch.Generator().manual_seed(config.optim.seed))
     recipe.prepare(accelerator)
     if config.data.streaming:  # already split per process (streaming.py): Accelerate only places batches
-        from .streaming import prepare_stream_loader
+        from ..data.streaming import prepare_stream_loader
         loader = prepare_stream_loader(accelerator, loader)
     else:
         loader = accelerator.prepare(loader)
@@ -344,7 +344,7 @@ def after_step(run: Run, losses: dict[str, torch.Tensor] | None, lr: float, prog
     if step % out.checkpointing_steps == 0:
         checkpoint = save_checkpoint(accelerator, run.recipe, output_dir, step, out.checkpoints_total_limit)
         if out.push_to_hub and out.push_checkpoints and accelerator.is_main_process:
-            from .hub import push_output_dir
+            from ..hub.repos import push_output_dir
             push_output_dir(checkpoint, run.config, branch="checkpoints", path_in_repo=checkpoint.name)
     if step % out.validation_steps == 0 and accelerator.is_main_process:
         run.metrics = log_validation(accelerator, run.recipe, run.validation_batch, step,
@@ -363,7 +363,7 @@ def stop_for_interrupt(run: Run) -> None:
 
 def finish(run: Run) -> None:
     """Final samples, metrics, model folder and card; upload from the main process only."""
-    from .hub import push_output_dir, write_model_card
+    from ..hub.repos import push_output_dir, write_model_card
 
     accelerator, config, recipe, dataset = run.accelerator, run.config, run.recipe, run.dataset
     output_dir = Path(config.output.output_dir)
@@ -371,7 +371,7 @@ def finish(run: Run) -> None:
     if accelerator.is_main_process:
         metrics = log_validation(accelerator, recipe, run.validation_batch, run.step,
                                  output_dir / SAMPLES_FILE) or run.metrics
-        from .pretrained import save_model_folder
+        from ..loading.load import save_model_folder
         metadata = {"model_type": recipe.model_type, "domain_a_name": config.model.domain_a_name,
                     "domain_b_name": config.model.domain_b_name, "resolution": config.data.resolution,
                     "test_mode": "eval", "training": config.to_dict(), "metrics": metrics}

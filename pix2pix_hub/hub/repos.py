@@ -10,8 +10,8 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData, create_branch, create_repo, upload_folder
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from .config import TrainConfig
-from .errors import DataError, first_line
+from ..config import TrainConfig
+from ..errors import DataError, first_line
 
 # What stays out of an upload of output_dir: resumable state and logs, not the model.
 NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**", "train.lock"]

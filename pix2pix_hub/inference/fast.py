@@ -33,9 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .downloads import cache_dir as package_cache_dir
-from .errors import ConfigError, Pix2PixHubError
-from .models import Generator
+from ..errors import ConfigError, Pix2PixHubError
+from ..hub.downloads import cache_dir as package_cache_dir
+from ..models import Generator
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from huggingface_hub import SpaceCard, SpaceCardData
 
-from .errors import Pix2PixHubError, command, first_line
-from .hub import hub_id_problem
+from ..errors import Pix2PixHubError, command, first_line
+from ..hub.repos import hub_id_problem
 
-CHECKOUT = Path(__file__).resolve().parents[1]  # the source checkout holding app.py and examples/
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # pix2pix_hub/ (this file is pix2pix_hub/app/space.py)
+CHECKOUT = PACKAGE.parent  # the source checkout holding app.py and examples/
 DEFAULT_MODEL_LINE = re.compile(r'^DEFAULT_MODEL = "[^"\n]*"(?=[ \t]*(#[^\n]*)?$)', re.MULTILINE)
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # What `import app` and inference need (gradio comes with the Space's sdk_version).

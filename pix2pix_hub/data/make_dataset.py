@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .errors import DataError, command
+from ..errors import DataError, command
 from .images import IMAGE_SUFFIXES, BadImageError, open_image
 from .palette import SEGMENT_PALETTE, palette_array
 

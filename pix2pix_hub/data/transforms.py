@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .config import DataConfig
-from .errors import DataError, first_line
+from ..config import DataConfig
+from ..errors import DataError, first_line
 from .images import ORIENTATION_KEY, BadImageError, apply_orientation, open_image, orientation_tag, pil_to_tensor
 
 logger = logging.getLogger("pix2pix_hub")

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .config import DataConfig
-from .errors import DataError
-from .hub import is_hub_id, load_hub_split
+from ..config import DataConfig
+from ..errors import DataError
+from ..hub.repos import is_hub_id, load_hub_split
 from .images import ORIENTATION_KEY, BadImageError
 from .transforms import OrientationCount, check_pair_sizes, decode, make_item, oriented, scale_image, skip_or_raise
 

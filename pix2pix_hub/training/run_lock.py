@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import Pix2PixHubError
+from ..errors import Pix2PixHubError
 
 LOCK_FILE = "train.lock"
 

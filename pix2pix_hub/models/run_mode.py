@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 TEST_MODES = ("eval", "reference_train")
 

@@ -17,7 +17,7 @@ from huggingface_hub import constants
 from huggingface_hub import errors as hub_errors
 from huggingface_hub.hf_api import RepoFile
 
-from .errors import Pix2PixHubError, first_line
+from ..errors import Pix2PixHubError, first_line
 
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
 MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few KB

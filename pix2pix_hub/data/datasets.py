@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .config import DataConfig
-from .errors import DataError, first_line
-from .hub import is_hub_id, load_hub_split
+from ..config import DataConfig
+from ..errors import DataError, first_line
+from ..hub.repos import is_hub_id, load_hub_split
 from .images import IMAGE_SUFFIXES, BadImageError
 from .transforms import (
     OrientationCount,
@@ -56,7 +56,7 @@ def named_dataset(config: DataConfig, paired: bool, rank: int = 0) -> tuple[Data
     name = config.dataset
     if not name or Path(name).exists() or is_hub_id(name):
         return config, ""
-    from .downloads import dataset_folder, lookup
+    from ..hub.downloads import dataset_folder, lookup
 
     entry = lookup(name, "dataset", prefer="pix2pix" if paired else "cyclegan")
     if entry is None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import ConfigError
-from .models import Generator, ResnetGenerator, UnetGenerator
+from ..errors import ConfigError
+from . import Generator, ResnetGenerator, UnetGenerator
 
 GENERATOR_CLASSES: dict[str, type[Generator]] = {"unet": UnetGenerator, "resnet": ResnetGenerator}
 DIRECTIONS = ("AtoB", "BtoA")

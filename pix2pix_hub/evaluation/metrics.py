@@ -13,7 +13,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PSNR_CAP_DB = 100.0
 SSIM_WINDOW = 11

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import Pix2PixHubError
-from .palette import SEGMENT_MEANINGS, SEGMENT_PALETTE, palette_array
+from ..data.palette import SEGMENT_MEANINGS, SEGMENT_PALETTE, palette_array
+from ..errors import Pix2PixHubError
 
 STATIC = Path(__file__).resolve().parent / "static"
 # On-screen colours where the palette's own is hard to see: cloud (#f2f2f2) vanishes on a white canvas.

@@ -33,7 +33,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import Pix2PixHubError, command, first_line
+from ..errors import Pix2PixHubError, command, first_line
 
 # (kind, what) -> (environment variable, the reference's base URL, file suffix)
 BASE_URLS = {

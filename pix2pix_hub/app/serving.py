@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Hashable
 
-from .errors import ConfigError, first_line
+from ..errors import ConfigError, first_line
 
 MIB = 2**20
 MAX_CONFIGS = 64
@@ -150,8 +150,8 @@ class ModelServer:
         fetched once, at start: app.fetch_operator_model)."""
         from pathlib import Path
 
-        from .downloads import is_known
-        from .pretrained import resolve_model_folder
+        from ..hub.downloads import is_known
+        from ..loading.load import resolve_model_folder
 
         local = self.root / model_id
         if not Path(model_id).is_absolute() and local.exists():
@@ -168,7 +168,7 @@ class ModelServer:
 
     def config(self, model_id: str) -> dict:
         """The model's root config.json (fetched alone, never the weights); cached once read."""
-        from .pretrained import read_model_config, resolve_model_folder
+        from ..loading.load import read_model_config, resolve_model_folder
 
         if model_id not in self.configs:
             self.configs[model_id] = read_model_config(resolve_model_folder(self.path(model_id), weights=False))
@@ -178,8 +178,8 @@ class ModelServer:
 
     def translator(self, model_id: str, direction: str | None, resolution: str = "default"):
         """The loaded ImageTranslator (loading it if needed, within the memory budget)."""
-        from .inference import ImageTranslator
-        from .pretrained import generator_spec, load_generator
+        from ..inference.translator import ImageTranslator
+        from ..loading.load import generator_spec, load_generator
 
         path, limit = self.path(model_id), self.settings.model_bytes
 

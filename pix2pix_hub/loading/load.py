@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..errors import first_line
+from ..hub.downloads import is_known
+from ..hub.files import ModelLoadError, fetch_model_files, mib
+from ..hub.repos import hub_id_problem
+from ..models import Generator
+from ..models.base import WeightMismatchError
+from ..models.folder import DIRECTIONS, GENERATOR_CLASSES, generator_kind, save_model_folder  # noqa: F401 (old home)
 from .convert import pretrained_cache_folder, pretrained_folder
-from .downloads import is_known
-from .errors import first_line
-from .hub import hub_id_problem
-from .hub_files import ModelLoadError, fetch_model_files, mib
-from .model_folder import DIRECTIONS, GENERATOR_CLASSES, generator_kind, save_model_folder  # noqa: F401 (old home)
-from .models import Generator
-from .models.base import WeightMismatchError
 
 MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few KB; a larger one is not a model's
 # What a config.json may say for each constructor argument: (type, lowest, highest) or the allowed values.
@@ -150,7 +150,7 @@ def check_weights_fit(cls: type[Generator], arguments: dict, weights: Path) -> N
     import safetensors
     import torch
 
-    from .models.base import load_state_dict_checked
+    from ..models.base import load_state_dict_checked
 
     with torch.device("meta"):
         model = cls(**arguments)

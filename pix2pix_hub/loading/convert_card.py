@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .models import Generator
-from .test_mode import train_mode_differs
+from ..models import Generator
+from ..models.run_mode import train_mode_differs
 
 CARD_TEMPLATE = """---
 {{ card_data }}
@@ -56,7 +56,7 @@ TEST_MODE_TEXT = {
         "each image with its own statistics (not the running averages) and dropout stays on, so repeated runs "
         "differ slightly. Its published pix2pix results were made that way, so "
         "`config.json` says `\"test_mode\": \"reference_train\"`. `ImageTranslator` follows it; `load_generator` "
-        "returns the net in eval mode: call `pix2pix_hub.test_mode.apply_test_mode(generator, \"reference_train\")` "
+        "returns the net in eval mode: call `pix2pix_hub.models.run_mode.apply_test_mode(generator, \"reference_train\")` "
         "and run it under `torch.no_grad()` to get the reference's behaviour, or pass `test_mode=\"eval\"` to use the "
         "running statistics (deterministic, often a little different)."),
     "eval": (

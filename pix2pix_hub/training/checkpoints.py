@@ -16,9 +16,9 @@ from pathlib import Path
 import safetensors.torch
 from accelerate import Accelerator
 
-from .config import TrainConfig
-from .errors import ConfigError, Pix2PixHubError, first_line
-from .recipes import Recipe
+from ..config import TrainConfig
+from ..errors import ConfigError, Pix2PixHubError, first_line
+from ..recipes import Recipe
 
 logger = logging.getLogger("pix2pix_hub")
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")

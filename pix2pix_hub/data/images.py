@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import Pix2PixHubError
+from ..errors import Pix2PixHubError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}  # what folders are searched for
 MIN_SIDE = 8

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, command, first_line
-from .images import IMAGE_SUFFIXES, BadImageError, read_array, write_array
-from .inference import DEFAULT_MEMORY_BUDGET, ImageTranslator, best_device, parse_resolution
+from ..data.images import IMAGE_SUFFIXES, BadImageError, read_array, write_array
+from ..errors import ConfigError, command, first_line
+from .translator import DEFAULT_MEMORY_BUDGET, ImageTranslator, best_device, parse_resolution
 
 DEPTHS = {"8": np.uint8, "16": np.uint16, "float": np.float32}
 PARTIAL = ".partial-"  # write_array's temporary names: never inputs

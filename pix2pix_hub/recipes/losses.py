@@ -7,7 +7,7 @@ import random
 import torch
 from torch import nn
 
-from .errors import ConfigError, Pix2PixHubError
+from ..errors import ConfigError, Pix2PixHubError
 
 
 class NonFiniteLossError(Pix2PixHubError, RuntimeError):

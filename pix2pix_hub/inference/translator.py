@@ -32,13 +32,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data.images import DEPTH_NAMES, MIN_SIDE, BadImageError, convert_depth, read_array, scale_of, to_channels
+from ..data.lab import model_to_rgb, rgb_to_model
+from ..errors import ConfigError
+from ..loading.load import load_generator
+from ..models import Generator
+from ..models.run_mode import apply_test_mode
 from . import tiling
-from .errors import ConfigError
-from .images import DEPTH_NAMES, MIN_SIDE, BadImageError, convert_depth, read_array, scale_of, to_channels
-from .lab import model_to_rgb, rgb_to_model
-from .models import Generator
-from .pretrained import load_generator
-from .test_mode import apply_test_mode
 
 Backend = Callable[..., torch.Tensor]
 DEFAULT_MEMORY_BUDGET = 1.5 * 2**30  # bytes of activations one forward pass may hold (tile and thumbnail size)
@@ -140,7 +140,7 @@ class ImageTranslator:
 
     def use_fast_path(self, backend: str = "auto", precision: str = "fp32") -> None:
         """Switch to the fastest verified CPU runner (falls back to eager, with `backend_reason` saying why)."""
-        from .fast_inference import build_backend
+        from .fast import build_backend
 
         side = tiling.round_up(self.training_resolution, self.size_multiple)
         runner = build_backend(self.generator, (1, self.in_channels, side, side), backend, precision)
@@ -155,7 +155,7 @@ class ImageTranslator:
         if "frozen" not in self._tile_runners:
             frozen = tiling.FrozenStatistics(self.generator)
             if self._fast_path_wanted():
-                from .fast_inference import build_backend
+                from .fast import build_backend
                 runner = build_backend(frozen, tile_shape, self._requested_backend or "auto", self.precision)
             else:
                 device = self.device

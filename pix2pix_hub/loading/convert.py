@@ -22,12 +22,12 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ConfigError, Pix2PixHubError, command, first_line
+from ..hub.downloads import Entry, cache_dir, file_lock, lookup, model_file, names
+from ..models import Generator, WeightMismatchError, build_generator, load_state_dict_checked
+from ..models.folder import save_model_folder
+from ..models.run_mode import TEST_MODES, apply_test_mode, train_mode_differs
 from .convert_card import write_converted_card
-from .downloads import Entry, cache_dir, file_lock, lookup, model_file, names
-from .errors import ConfigError, Pix2PixHubError, command, first_line
-from .model_folder import save_model_folder
-from .models import Generator, WeightMismatchError, build_generator, load_state_dict_checked
-from .test_mode import TEST_MODES, apply_test_mode, train_mode_differs
 
 __all__ = ["ConvertError", "GeneratorSpec", "apply_test_mode", "convert", "generator_from_checkpoint",
            "infer_spec", "read_checkpoint"]

@@ -23,13 +23,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import DataConfig
-from .errors import ConfigError, command
-from .images import image_grid
-from .lab import Colorizer
+from ..config import DataConfig
+from ..data.images import image_grid
+from ..data.lab import Colorizer
+from ..errors import ConfigError, command
+from ..models import Generator
+from ..models.run_mode import apply_test_mode
 from .metrics import per_image_metrics, to_unit_range
-from .models import Generator
-from .test_mode import apply_test_mode
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
@@ -211,7 +211,7 @@ def run_cycle(generators: dict[str, Generator], dataset, count: int, batch_size:
 
 def load_generators(model, direction: str | None, device: str) -> dict[str, Generator]:
     """{"AtoB": G} or {"BtoA": G} for a paired evaluation, both directions for a cycle evaluation."""
-    from .pretrained import load_generator, read_model_config, resolve_model_folder
+    from ..loading.load import load_generator, read_model_config, resolve_model_folder
 
     if isinstance(model, Generator):
         trained = model.config.get("direction", "AtoB")
@@ -227,7 +227,7 @@ def load_generators(model, direction: str | None, device: str) -> dict[str, Gene
 
 def evaluation_data(data: DataConfig | str, generators: dict[str, Generator], resolution: int, split: str,
                     single: bool = False):
-    from .data import load_image_dataset
+    from ..data.datasets import load_image_dataset
 
     first_direction, first = next(iter(generators.items()))
     config = data if isinstance(data, DataConfig) else DataConfig(dataset=str(data), load_size=resolution)
@@ -300,7 +300,7 @@ def format_table(result: dict) -> str:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    from .test_mode import TEST_MODES
+    from ..models.run_mode import TEST_MODES
 
     parser = argparse.ArgumentParser(prog="python -m pix2pix_hub evaluate", description=(
         "Measure a model on a dataset: L1/PSNR/SSIM on paired data, cycle error for CycleGANs, FID/KID/LPIPS when "
