@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pix2pix_hub import ModelLoadError
 from pix2pix_hub.app.serving import BodyLimit, ModelServer, ServeSettings
 from pix2pix_hub.app.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
 from pix2pix_hub.data.images import BadImageError, open_image, to_8bit
@@ -24,7 +25,6 @@ from pix2pix_hub.data.images import BadImageError, open_image, to_8bit
 # Brush colours = the colours make-dataset paints with, which the default model was trained on.
 from pix2pix_hub.data.palette import SEGMENT_PALETTE
 from pix2pix_hub.errors import ConfigError, command
-from pix2pix_hub.loading.load import ModelLoadError
 
 ROOT = Path(__file__).resolve().parent
 BUNDLED_MODEL = "models/default"  # the folder this repo serves as a Space
@@ -247,7 +247,7 @@ def fetch_operator_model(model: str) -> None:
     """The operator's choice of one of the reference's pretrained models (--model horse2zebra): downloaded and
     converted once, when the app starts, so that visitors' requests find it in the cache."""
     from pix2pix_hub.hub.downloads import is_known
-    from pix2pix_hub.loading.load import resolve_model_folder
+    from pix2pix_hub.loading.resolve import resolve_model_folder
 
     if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
         resolve_model_folder(model)

@@ -12,7 +12,7 @@ from helpers import ROOT
 
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
-from pix2pix_hub.loading.load import save_model_folder  # noqa: E402
+from pix2pix_hub import save_model_folder  # noqa: E402
 from pix2pix_hub.models import build_generator  # noqa: E402
 
 from helpers import served_app  # noqa: E402

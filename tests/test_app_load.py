@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from pix2pix_hub.loading.load import save_model_folder
+from pix2pix_hub import save_model_folder
 from pix2pix_hub.models import build_generator
 
 from helpers import served_app

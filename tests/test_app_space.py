@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
+from pix2pix_hub import save_model_folder
 from pix2pix_hub.app.serving import ModelCache, ServeSettings, public_message
-from pix2pix_hub.loading.load import save_model_folder
 from pix2pix_hub.models import build_generator
 
 from helpers import served_app

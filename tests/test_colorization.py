@@ -137,7 +137,7 @@ def test_the_app_colourises_an_upload(trained):
 
 
 def test_a_reference_colorization_checkpoint_converts(tmp_path, capsys):
-    from pix2pix_hub.loading.convert import main
+    from pix2pix_hub.loading.convert_command import main
 
     torch.manual_seed(0)
     reference = build_generator("unet_256", 1, 2, ngf=8, norm="batch").state_dict()  # the reference's names

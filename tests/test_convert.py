@@ -23,13 +23,13 @@ from huggingface_hub import ModelCard
 
 from pix2pix_hub import load_generator
 from pix2pix_hub.loading.convert import (
+    CheckpointSpec,
     ConvertError,
-    GeneratorSpec,
     generator_from_checkpoint,
     infer_spec,
-    main,
     read_checkpoint,
 )
+from pix2pix_hub.loading.convert_command import main
 from pix2pix_hub.models import build_generator
 from pix2pix_hub.models.run_mode import apply_test_mode
 
@@ -153,7 +153,7 @@ def test_old_instance_norm_running_stats_are_dropped(tmp_path):
 def test_architecture_is_inferred_from_the_weights(netG, norm):
     dropout = netG.startswith("resnet") and norm == "batch"  # visible in ResNet keys only
     found = infer_spec(state_dict_of(netG, norm, ngf=4, output_nc=1, use_dropout=dropout))
-    assert found == GeneratorSpec(netG, 4, norm, 3, 1, None if netG.startswith("unet") else dropout)
+    assert found == CheckpointSpec(netG, 4, norm, 3, 1, None if netG.startswith("unet") else dropout)
 
 
 @pytest.mark.parametrize("flags,hint", [

@@ -8,10 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix_hub import ImageTranslator
+from pix2pix_hub import ImageTranslator, save_model_folder
 from pix2pix_hub.inference import fast as fast_inference
 from pix2pix_hub.inference.fast import ATOL, build_backend, cached_onnx
-from pix2pix_hub.loading.load import save_model_folder
 from pix2pix_hub.models import build_generator, init_weights
 
 from helpers import ROOT

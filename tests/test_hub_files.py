@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from pix2pix_hub.loading.load import ModelLoadError, load_generator, save_model_folder
+from pix2pix_hub import ModelLoadError, load_generator, save_model_folder
 from pix2pix_hub.models import build_generator
 
 

@@ -14,8 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix_hub import ImageTranslator, ModelLoadError, load_generator
-from pix2pix_hub.loading.load import save_model_folder
+from pix2pix_hub import ImageTranslator, ModelLoadError, load_generator, save_model_folder
 from pix2pix_hub.models import UnetGenerator, build_generator
 from pix2pix_hub.models.base import WeightMismatchError
 

@@ -12,8 +12,8 @@ from huggingface_hub import metadata_load
 from packaging.requirements import Requirement
 
 from pix2pix_hub import __main__ as cli
+from pix2pix_hub import save_model_folder
 from pix2pix_hub.app import space
-from pix2pix_hub.loading.load import save_model_folder
 from pix2pix_hub.models import build_generator
 
 from helpers import ROOT

@@ -122,7 +122,7 @@ def hub_calls(monkeypatch):
     each call (and the folder's file list as it was when uploaded); no server is needed."""
     from types import SimpleNamespace
 
-    from pix2pix_hub.hub import repos as hub
+    import huggingface_hub as hub
     calls = []
 
     def create_repo(repo_id, **kwargs):

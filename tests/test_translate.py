@@ -11,10 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix_hub import ImageTranslator
+from pix2pix_hub import ImageTranslator, save_model_folder
 from pix2pix_hub.data.images import BadImageError, open_image, read_array, write_array
 from pix2pix_hub.inference.translate import main
-from pix2pix_hub.loading.load import save_model_folder
 from pix2pix_hub.models import build_generator, init_weights
 
 from helpers import ROOT

@@ -151,7 +151,7 @@ class ModelServer:
         from pathlib import Path
 
         from ..hub.downloads import is_known
-        from ..loading.load import resolve_model_folder
+        from ..loading.resolve import resolve_model_folder
 
         local = self.root / model_id
         if not Path(model_id).is_absolute() and local.exists():
@@ -168,7 +168,8 @@ class ModelServer:
 
     def config(self, model_id: str) -> dict:
         """The model's root config.json (fetched alone, never the weights); cached once read."""
-        from ..loading.load import read_model_config, resolve_model_folder
+        from ..loading.load import read_model_config
+        from ..loading.resolve import resolve_model_folder
 
         if model_id not in self.configs:
             self.configs[model_id] = read_model_config(resolve_model_folder(self.path(model_id), weights=False))

@@ -10,7 +10,7 @@ The folder uploaded to the Space holds
                     build (a free Space has no GPU, and the CUDA wheels are gigabytes); gradio itself comes
                     from the README's sdk_version
   README.md         the Space's YAML header (sdk, sdk_version, app_file, models: [--model], ...) and a short body
-Then `create_repo(space, repo_type="space", space_sdk="gradio", exist_ok=True)` and `upload_folder`.
+Then hub/upload.py creates the Space (sdk gradio) if needed and uploads the folder.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 from huggingface_hub import SpaceCard, SpaceCardData
 
 from ..errors import Pix2PixHubError, command, first_line
-from ..hub.repos import hub_id_problem
+from ..hub.ids import hub_id_problem
+from ..hub.upload import upload_model_folder
 
 PACKAGE = Path(__file__).resolve().parents[1]  # pix2pix_hub/ (this file is pix2pix_hub/app/space.py)
 CHECKOUT = PACKAGE.parent  # the source checkout holding app.py and examples/
@@ -145,7 +146,7 @@ def publish_space(model: str, space: str, private: bool = False, token: str | No
     """Check the model on the Hub, build the folder, create the Space and upload; returns the Space's URL."""
     import tempfile
 
-    from huggingface_hub import create_repo, get_token, upload_folder
+    from huggingface_hub import get_token
 
     token = token or get_token()
     if not token:
@@ -155,10 +156,9 @@ def publish_space(model: str, space: str, private: bool = False, token: str | No
               "so the Space can download it")
     with tempfile.TemporaryDirectory() as tmp:
         folder = build_space_folder(Path(tmp) / "space", model, space, title, examples)
-        repo = create_repo(space, repo_type="space", space_sdk="gradio", private=private, token=token, exist_ok=True)
-        upload_folder(repo_id=repo.repo_id, repo_type="space", folder_path=str(folder), token=token,
-                      commit_message=f"Publish {model} with pix2pix-hub")
-    return f"https://huggingface.co/spaces/{repo.repo_id}"
+        upload_model_folder(folder, space, repo_type="space", space_sdk="gradio", private=private, token=token,
+                            commit_message=f"Publish {model} with pix2pix-hub")
+    return f"https://huggingface.co/spaces/{space}"
 
 
 @command

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..config import DataConfig
 from ..errors import DataError, first_line
-from ..hub.repos import is_hub_id, load_hub_split
+from ..hub.ids import is_hub_id, load_hub_split
 from .images import IMAGE_SUFFIXES, BadImageError
 from .transforms import (
     OrientationCount,

@@ -34,7 +34,7 @@ from PIL import Image
 
 from ..config import DataConfig
 from ..errors import DataError
-from ..hub.repos import is_hub_id, load_hub_split
+from ..hub.ids import is_hub_id, load_hub_split
 from .images import ORIENTATION_KEY, BadImageError
 from .transforms import OrientationCount, check_pair_sizes, decode, make_item, oriented, scale_image, skip_or_raise
 

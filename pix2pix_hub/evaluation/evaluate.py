@@ -211,7 +211,8 @@ def run_cycle(generators: dict[str, Generator], dataset, count: int, batch_size:
 
 def load_generators(model, direction: str | None, device: str) -> dict[str, Generator]:
     """{"AtoB": G} or {"BtoA": G} for a paired evaluation, both directions for a cycle evaluation."""
-    from ..loading.load import load_generator, read_model_config, resolve_model_folder
+    from ..loading.load import load_generator, read_model_config
+    from ..loading.resolve import resolve_model_folder
 
     if isinstance(model, Generator):
         trained = model.config.get("direction", "AtoB")

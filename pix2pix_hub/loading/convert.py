@@ -1,4 +1,4 @@
-"""`python -m pix2pix_hub convert`: the reference's and CUT's .pth checkpoints -> a pix2pix-hub model folder.
+"""The reference's and CUT's .pth checkpoints -> a pix2pix-hub model folder (the command: convert_command.py).
 
 pix2pix:  --checkpoint latest_net_G.pth                              -> config.json + model.safetensors
 CycleGAN: --checkpoint_a2b latest_net_G_A.pth --checkpoint_b2a latest_net_G_B.pth -> AtoB/ + BtoA/
@@ -11,25 +11,21 @@ contradict them fail with a one-line hint naming the flag to fix.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import os
 import pickle
 import re
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError, Pix2PixHubError, command, first_line
-from ..hub.downloads import Entry, cache_dir, file_lock, lookup, model_file, names
+from ..errors import Pix2PixHubError, first_line
 from ..models import Generator, WeightMismatchError, build_generator, load_state_dict_checked
 from ..models.folder import save_model_folder
 from ..models.run_mode import TEST_MODES, apply_test_mode, train_mode_differs
 from .convert_card import write_converted_card
 
-__all__ = ["ConvertError", "GeneratorSpec", "apply_test_mode", "convert", "generator_from_checkpoint",
+__all__ = ["ConvertError", "CheckpointSpec", "apply_test_mode", "convert", "generator_from_checkpoint",
            "infer_spec", "read_checkpoint"]
 
 DEFAULT_SOURCE = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
@@ -44,7 +40,7 @@ class ConvertError(Pix2PixHubError, ValueError):
 
 
 @dataclass(frozen=True)
-class GeneratorSpec:
+class CheckpointSpec:
     """A reference generator's options. `use_dropout` None: not visible in the weights (U-Net). `antialias`,
     `antialias_up`: CUT's blur-pool down/upsampling (its `filt` buffers are in the weights)."""
 
@@ -114,7 +110,7 @@ def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.
 
 
 # -- inferring the architecture -----------------------------------------------------------------
-def infer_spec(state_dict: dict[str, torch.Tensor]) -> GeneratorSpec:
+def infer_spec(state_dict: dict[str, torch.Tensor]) -> CheckpointSpec:
     """netG, ngf, norm and channels from key names and shapes."""
     if "model.model.0.weight" in state_dict:
         return infer_unet(state_dict)
@@ -132,17 +128,17 @@ def infer_norm(state_dict: dict[str, torch.Tensor], first_conv: str) -> str:
     return "instance" if f"{first_conv}.bias" in state_dict else "none"
 
 
-def infer_unet(state_dict: dict[str, torch.Tensor]) -> GeneratorSpec:
+def infer_unet(state_dict: dict[str, torch.Tensor]) -> CheckpointSpec:
     # Each level nests one more `model.`: the innermost down conv's key has num_downs + 1 of them.
     depth = max(key.split(".").count("model") for key in state_dict) - 1
     first, last = state_dict["model.model.0.weight"], state_dict.get("model.model.3.weight")
     if last is None or first.dim() != 4:
         raise ConvertError("a U-Net checkpoint without its outer layers (model.model.3.weight): is it complete?")
-    return GeneratorSpec(f"unet_{2**depth}", first.shape[0], infer_norm(state_dict, "model.model.0"),
+    return CheckpointSpec(f"unet_{2**depth}", first.shape[0], infer_norm(state_dict, "model.model.0"),
                          input_nc=first.shape[1], output_nc=last.shape[1], use_dropout=None)
 
 
-def infer_resnet(state_dict: dict[str, torch.Tensor]) -> GeneratorSpec:
+def infer_resnet(state_dict: dict[str, torch.Tensor]) -> CheckpointSpec:
     blocks = sorted({int(key.split(".")[1]) for key in state_dict if ".conv_block." in key})
     # A block's second conv is conv_block.5, or conv_block.6 when a Dropout layer sits before it.
     second_conv = state_dict.get(f"model.{blocks[0]}.conv_block.6.weight")
@@ -151,13 +147,13 @@ def infer_resnet(state_dict: dict[str, torch.Tensor]) -> GeneratorSpec:
     first, last = state_dict["model.1.weight"], state_dict[max(convs, key=lambda k: int(k.split(".")[1]))]
     # CUT's anti-aliased nets hold a fixed blur filter (`model.N.filt`) per down/upsampling, before/after the blocks
     filters = [int(key.split(".")[1]) for key in state_dict if key.endswith(".filt")]
-    return GeneratorSpec(f"resnet_{len(blocks)}blocks", first.shape[0], infer_norm(state_dict, "model.1"),
+    return CheckpointSpec(f"resnet_{len(blocks)}blocks", first.shape[0], infer_norm(state_dict, "model.1"),
                          input_nc=first.shape[1], output_nc=last.shape[0], use_dropout=dropout,
                          antialias=any(i < blocks[0] for i in filters), antialias_up=any(i > blocks[-1] for i in filters))
 
 
-def resolve_spec(found: GeneratorSpec, netG: str | None = None, ngf: int | None = None, norm: str | None = None,
-                 no_dropout: bool = False) -> GeneratorSpec:
+def resolve_spec(found: CheckpointSpec, netG: str | None = None, ngf: int | None = None, norm: str | None = None,
+                 no_dropout: bool = False) -> CheckpointSpec:
     """The spec to build: the found one, after checking that given flags agree with it."""
     norm = "batch" if norm == "syncbatch" else norm  # same weights
     if netG and netG != found.netG:
@@ -181,7 +177,7 @@ NORM_EVIDENCE = {
 }
 
 
-def describe_net(spec: GeneratorSpec) -> str:
+def describe_net(spec: CheckpointSpec) -> str:
     if spec.netG.startswith("unet_"):
         levels = int(spec.netG[5:]).bit_length() - 1
         return f"U-Net with {levels} levels ({spec.netG})"
@@ -260,147 +256,3 @@ def convert(output_dir: str | Path, checkpoints: dict[str, str | Path], *, netG:
     output_dir = save_model_folder(output_dir, generators, metadata)
     write_converted_card(output_dir, generators, metadata, repo_id=repo_id or Path(output_dir).name, license=license)
     return output_dir
-
-
-# -- the reference's pretrained generators by name -------------------------------------------------
-def domain_names(name: str) -> tuple[str, str]:
-    """horse2zebra -> (horse, zebra); facades_label2photo -> (label, photo); style_monet -> (photo, monet)."""
-    if name.startswith("style_"):
-        return "photo", name[len("style_"):]
-    part = next((p for p in name.split("_") if "2" in p), "A2B")
-    a, _, b = part.partition("2")
-    return a, b
-
-
-def pretrained_cache_folder(spec: str) -> tuple[Entry, Path]:
-    """The name's entry and the folder its converted model has in the cache."""
-    entry = lookup(spec, "model")
-    if entry is None:
-        raise ConvertError(f"{spec}: not one of the reference's pretrained models: {', '.join(names('model'))}")
-    return entry, cache_dir() / "models" / entry.kind / entry.name
-
-
-def pretrained_folder(spec: str, output: str | Path | None = None) -> Path:
-    """One of the reference's pretrained generators (scripts/download_{pix2pix,cyclegan}_model.sh), converted as
-    `convert` converts a .pth, into `output` (default: the cache), once: the .pth is downloaded (resumably), the
-    model written under a temporary name and renamed when complete, and the .pth then removed."""
-    entry, folder = pretrained_cache_folder(spec)
-    folder = Path(output) if output else folder
-    if (folder / "config.json").is_file():
-        return folder
-    if folder.exists() and any(folder.iterdir()):
-        raise ConvertError(f"{folder} exists and is not a model folder: pass another --output")
-    with file_lock(cache_dir() / "downloads" / entry.kind / f"{entry.name}.convert.lock"):
-        if (folder / "config.json").is_file():  # another process converted it meanwhile
-            return folder
-        print(f"{entry.spec}: the reference's pretrained {entry.kind} model, downloading once from {entry.url}",
-              flush=True)
-        checkpoint = model_file(entry)
-        staging = folder.with_name(f".{folder.name}.converting-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        a, b = domain_names(entry.name)
-        try:
-            convert(staging, {"AtoB": checkpoint}, name=entry.name, source=entry.url, domain_a_name=a, domain_b_name=b,
-                    repo_id=entry.short_spec)
-        except ConvertError as error:
-            checkpoint.unlink(missing_ok=True)
-            raise ConvertError(f"{entry.url}: {error}; the download was deleted: run the same command again to "
-                               "download it anew") from None
-        finally:
-            if not (staging / "config.json").is_file():
-                shutil.rmtree(staging, ignore_errors=True)
-        if folder.exists():
-            folder.rmdir()  # an empty --output folder
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, folder)
-        checkpoint.unlink()  # converted; the model folder holds the same weights
-    return folder
-
-
-def push_to_hub(output_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
-    from huggingface_hub import create_repo, upload_folder
-
-    repo = create_repo(repo_id, private=private, token=token, exist_ok=True)
-    commit = upload_folder(repo_id=repo.repo_id, folder_path=str(output_dir), token=token,
-                           commit_message="Convert a pytorch-CycleGAN-and-pix2pix checkpoint with pix2pix-hub")
-    return getattr(commit, "commit_url", str(commit))
-
-
-# -- command line --------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pix2pix_hub convert",
-        description="Convert pytorch-CycleGAN-and-pix2pix or contrastive-unpaired-translation (CUT) generator "
-                    "checkpoints (.pth) into a pix2pix-hub model "
-                    "folder (and Hub repo). Architecture flags are optional: they are read from the weights.")
-    given = parser.add_argument_group("checkpoints (one generator, or both CycleGAN directions)")
-    given.add_argument("--checkpoint", type=Path, help="pix2pix or single-direction: e.g. latest_net_G.pth")
-    given.add_argument("--checkpoint_a2b", type=Path, help="CycleGAN G_A (A -> B): e.g. latest_net_G_A.pth")
-    given.add_argument("--checkpoint_b2a", type=Path, help="CycleGAN G_B (B -> A): e.g. latest_net_G_B.pth")
-    given.add_argument("--pretrained", metavar="NAME",
-                       help="one of the reference's pretrained models, downloaded once and converted into the cache "
-                            "(or --output): " + ", ".join(names("model")))
-    arch = parser.add_argument_group("architecture (checked against the weights)")
-    arch.add_argument("--netG", help="unet_256, unet_128, resnet_9blocks, resnet_6blocks")
-    arch.add_argument("--ngf", type=int, help="filters in the first conv")
-    arch.add_argument("--norm", choices=("batch", "syncbatch", "instance", "none"))
-    arch.add_argument("--no_dropout", action="store_true", help="U-Net trained with --no_dropout (not visible in the weights)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--output", type=Path, help="model folder to write (with --pretrained: default the cache)")
-    out.add_argument("--test_mode", choices=TEST_MODES,
-                     help="how to run it (default: reference_train if it has BatchNorm or dropout, as the reference's test.py)")
-    out.add_argument("--name", help="the original model's name, e.g. facades_label2photo")
-    out.add_argument("--model_type", choices=MODEL_TYPES,
-                     help="what the weights were trained as (default: cyclegan for two checkpoints, cut for anti-aliased "
-                          "weights, else pix2pix); CUT nets trained with --no_antialias --no_antialias_up need --model_type cut")
-    out.add_argument("--source", help=f"where the original weights come from (default: {DEFAULT_SOURCE}, or {CUT_SOURCE} "
-                                      "for cut/fastcut)")
-    out.add_argument("--domain_a_name", default="A")
-    out.add_argument("--domain_b_name", default="B")
-    out.add_argument("--resolution", type=int, help="the size it was trained at (default: 128 for unet_128, else 256)")
-    out.add_argument("--license", help="the original weights' license, for the model card")
-    out.add_argument("--push_to_hub", action="store_true")
-    out.add_argument("--hub_model_id", help="user/name of the Hub repo")
-    out.add_argument("--hub_private", action="store_true")
-    return parser
-
-
-def checkpoints_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Path]:
-    if args.checkpoint and (args.checkpoint_a2b or args.checkpoint_b2a):
-        parser.error("pass either --checkpoint or --checkpoint_a2b/--checkpoint_b2a, not both")
-    if args.checkpoint:
-        return {"AtoB": args.checkpoint}
-    if args.checkpoint_a2b and args.checkpoint_b2a:
-        return {"AtoB": args.checkpoint_a2b, "BtoA": args.checkpoint_b2a}
-    if args.checkpoint_a2b or args.checkpoint_b2a:
-        parser.error("a CycleGAN needs both --checkpoint_a2b and --checkpoint_b2a (for one direction use --checkpoint)")
-    parser.error("pass --checkpoint FILE.pth (or --checkpoint_a2b and --checkpoint_b2a)")
-
-
-@command
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.push_to_hub and not args.hub_model_id:
-        parser.error("--push_to_hub needs --hub_model_id user/name")
-    if args.pretrained:
-        if args.checkpoint or args.checkpoint_a2b or args.checkpoint_b2a:
-            raise ConfigError("--pretrained downloads its own checkpoint: leave out --checkpoint/--checkpoint_a2b/--checkpoint_b2a")
-        folder = pretrained_folder(args.pretrained, args.output)
-        print(f"wrote {folder}\nuse it: ImageTranslator.from_pretrained({str(folder)!r}), or by its name "
-              f"{pretrained_cache_folder(args.pretrained)[0].short_spec!r} (python -m pix2pix_hub translate --model ...)")
-        if args.push_to_hub:
-            print(f"uploaded: {push_to_hub(folder, args.hub_model_id, private=args.hub_private)}")
-        return 0
-    checkpoints = checkpoints_from_args(args, parser)
-    if not args.output:
-        raise ConfigError("pass --output DIR: the model folder to write")
-    folder = convert(args.output, checkpoints, netG=args.netG, ngf=args.ngf, norm=args.norm,
-                     no_dropout=args.no_dropout, test_mode=args.test_mode, name=args.name, source=args.source,
-                     domain_a_name=args.domain_a_name, domain_b_name=args.domain_b_name,
-                     resolution=args.resolution, license=args.license, repo_id=args.hub_model_id,
-                     model_type=args.model_type)
-    print(f"wrote {folder}")
-    if args.push_to_hub:
-        print(f"uploaded: {push_to_hub(folder, args.hub_model_id, private=args.hub_private)}")
-    return 0

@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import first_line
-from ..hub.downloads import is_known
-from ..hub.files import ModelLoadError, fetch_model_files, mib
-from ..hub.repos import hub_id_problem
+from ..hub.files import ModelLoadError, mib
 from ..models import Generator
 from ..models.base import WeightMismatchError
-from ..models.folder import DIRECTIONS, GENERATOR_CLASSES, generator_kind, save_model_folder  # noqa: F401 (old home)
-from .convert import pretrained_cache_folder, pretrained_folder
+from ..models.folder import DIRECTIONS, GENERATOR_CLASSES
+from .resolve import resolve_model_folder
 
 MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few KB; a larger one is not a model's
 # What a config.json may say for each constructor argument: (type, lowest, highest) or the allowed values.
@@ -30,42 +28,6 @@ GENERATOR_ARGUMENTS = {
     "n_blocks": (int, 0, 64), "use_dropout": (bool,), "norm": ("batch", "instance", "none"),
     "padding_type": ("reflect", "replicate", "zero"),
 }
-
-
-def resolve_model_folder(path_or_id: str | Path, revision: str | None = None, subfolder: str | None = None,
-                         local_files_only: bool = False, weights: bool = True,
-                         max_weights_bytes: int | None = None) -> Path:
-    """A local folder as is; a Hub id downloaded: only [subfolder/]config.json, README.md and (with `weights`)
-    model.safetensors, after checking the repo's file list and sizes (hub_files.py)."""
-    path = Path(path_or_id)
-    if path.is_file():
-        if path.suffix in (".pth", ".pt", ".ckpt", ".bin"):
-            raise ModelLoadError(
-                f"{path} is a PyTorch pickle, which is never loaded as a model here: convert it once with "
-                f"`python -m pix2pix_hub convert --checkpoint {path} --output DIR`, then load DIR")
-        raise ModelLoadError(f"{path} is a file: pass the folder holding config.json and model.safetensors")
-    if path.is_dir():
-        return path
-    if is_known(str(path_or_id), "model"):  # horse2zebra, pix2pix:facades_label2photo...
-        return reference_model(str(path_or_id), local_files_only)
-    if hub_id_problem(str(path_or_id)):
-        raise ModelLoadError(f"{path_or_id!r} is neither a local folder nor a Hub id of the form user/name, nor one of the "
-                             "reference's pretrained models (horse2zebra, pix2pix:facades_label2photo...: `python -m pix2pix_hub "
-                             "convert --help`)")
-    return fetch_model_files(str(path_or_id), revision, subfolder, weights=weights,
-                             max_weights_bytes=max_weights_bytes, local_files_only=local_files_only)
-
-
-def reference_model(name: str, local_files_only: bool = False) -> Path:
-    """One of the reference's pretrained generators by name: its converted folder in the cache, downloaded and
-    converted on first use (`local_files_only`: only if it is there already)."""
-    entry, folder = pretrained_cache_folder(name)
-    if (folder / "config.json").is_file():
-        return folder
-    if local_files_only:
-        raise ModelLoadError(f"{entry.spec}: the reference's pretrained model is not converted on this server yet "
-                             f"(its operator can run `python -m pix2pix_hub convert --pretrained {entry.spec}`)")
-    return pretrained_folder(entry.spec)
 
 
 def read_model_config(folder: Path, where: str | None = None) -> dict:

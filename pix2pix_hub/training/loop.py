@@ -344,7 +344,7 @@ def after_step(run: Run, losses: dict[str, torch.Tensor] | None, lr: float, prog
     if step % out.checkpointing_steps == 0:
         checkpoint = save_checkpoint(accelerator, run.recipe, output_dir, step, out.checkpoints_total_limit)
         if out.push_to_hub and out.push_checkpoints and accelerator.is_main_process:
-            from ..hub.repos import push_output_dir
+            from ..hub.training_output import push_output_dir
             push_output_dir(checkpoint, run.config, branch="checkpoints", path_in_repo=checkpoint.name)
     if step % out.validation_steps == 0 and accelerator.is_main_process:
         run.metrics = log_validation(accelerator, run.recipe, run.validation_batch, step,
@@ -363,7 +363,7 @@ def stop_for_interrupt(run: Run) -> None:
 
 def finish(run: Run) -> None:
     """Final samples, metrics, model folder and card; upload from the main process only."""
-    from ..hub.repos import push_output_dir, write_model_card
+    from ..hub.training_output import push_output_dir, write_model_card
 
     accelerator, config, recipe, dataset = run.accelerator, run.config, run.recipe, run.dataset
     output_dir = Path(config.output.output_dir)
@@ -371,7 +371,7 @@ def finish(run: Run) -> None:
     if accelerator.is_main_process:
         metrics = log_validation(accelerator, recipe, run.validation_batch, run.step,
                                  output_dir / SAMPLES_FILE) or run.metrics
-        from ..loading.load import save_model_folder
+        from ..models.folder import save_model_folder
         metadata = {"model_type": recipe.model_type, "domain_a_name": config.model.domain_a_name,
                     "domain_b_name": config.model.domain_b_name, "resolution": config.data.resolution,
                     "test_mode": "eval", "training": config.to_dict(), "metrics": metrics}

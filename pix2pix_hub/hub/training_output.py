@@ -1,4 +1,4 @@
-"""The Hugging Face Hub: what a Hub id is, reading dataset splits, model cards and uploads."""
+"""A trained model on the Hub: its model card (from the training config) and the upload of its output folder."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData, create_branch, create_repo, upload_folder
-from huggingface_hub.utils import HFValidationError, validate_repo_id
+from huggingface_hub import ModelCard, ModelCardData
 
 from ..config import TrainConfig
-from ..errors import DataError, first_line
+from .ids import is_hub_id
+from .upload import upload_model_folder
 
 # What stays out of an upload of output_dir: resumable state and logs, not the model.
 NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**", "train.lock"]
@@ -66,39 +66,6 @@ Measured on {{ num_validation }} validation images at the end of training:
 ```
 </details>
 """
-
-
-# -- Hub ids ------------------------------------------------------------------------------------
-def hub_id_problem(name: str) -> str | None:
-    """None for a `user/name` repo id that huggingface_hub accepts; else what is wrong with it."""
-    name = str(name or "")
-    if name.count("/") != 1:
-        return "is not a Hub id of the form user/name"
-    try:
-        validate_repo_id(name)
-    except HFValidationError as error:
-        return f"is not a valid Hub id: {error}"
-    return None
-
-
-def is_hub_id(name: str) -> bool:
-    """A `user/name` Hub id (huggingface_hub's own rule), and not a local path that exists."""
-    return hub_id_problem(name) is None and not Path(str(name)).expanduser().exists()
-
-
-def load_hub_split(name: str, split: str, streaming: bool = False):
-    """One split of a Hub dataset (`datasets.load_dataset`), its failures as one-line DataErrors."""
-    import datasets
-
-    try:
-        return datasets.load_dataset(name, split=split, streaming=streaming)
-    except ValueError as error:
-        if "split" in str(error).lower():
-            raise DataError(f"{name}: {first_line(error)} (pass --split)") from None
-        raise DataError(f"{name}: {first_line(error)}") from None
-    except Exception as error:  # offline, unknown repo, network: datasets raises many types
-        raise DataError(f"{name}: could not load this dataset ({type(error).__name__}: {first_line(error, 200, '')}); "
-                        "check the id and the network (HF_HUB_OFFLINE, HF_ENDPOINT), or pass a local folder") from None
 
 
 # -- model cards ----------------------------------------------------------------------------------
@@ -193,10 +160,6 @@ def push_output_dir(output_dir: str | Path, config: TrainConfig, branch: str | N
     """Create the repo if needed and upload the model folder (not checkpoints or logs)."""
     out = config.output
     repo_id = out.hub_model_id or Path(out.output_dir).name  # (not output_dir's: it may be a checkpoint folder)
-    repo = create_repo(repo_id, private=out.hub_private, token=out.hub_token, exist_ok=True)
-    if branch:
-        create_branch(repo.repo_id, branch=branch, token=out.hub_token, exist_ok=True)
-    commit = upload_folder(repo_id=repo.repo_id, folder_path=str(output_dir), token=out.hub_token, revision=branch,
-                           path_in_repo=path_in_repo, ignore_patterns=None if path_in_repo else list(NOT_UPLOADED),  # (upload_folder appends to it)
-                           commit_message="Upload pix2pix-hub model")
-    return commit.commit_url if hasattr(commit, "commit_url") else str(commit)
+    return upload_model_folder(output_dir, repo_id, private=out.hub_private, token=out.hub_token, branch=branch,
+                               path_in_repo=path_in_repo, ignore_patterns=None if path_in_repo else NOT_UPLOADED,
+                               commit_message="Upload pix2pix-hub model")
