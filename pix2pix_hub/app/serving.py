@@ -180,15 +180,20 @@ class ModelServer:
     def translator(self, model_id: str, direction: str | None, resolution: str = "default"):
         """The loaded ImageTranslator (loading it if needed, within the memory budget)."""
         from ..inference.translator import ImageTranslator
-        from ..loading.load import generator_spec, load_generator
+        from ..loading.load import generator_spec, load_from_spec
 
         path, limit = self.path(model_id), self.settings.model_bytes
+        specs = []  # read once, by whichever of estimate and load runs first
+
+        def spec():
+            specs or specs.append(generator_spec(path, direction))
+            return specs[0]
 
         def estimate() -> int:
-            return 2 * generator_spec(path, direction).bytes  # the weights, and the fast path's own copy
+            return 2 * spec().bytes  # the weights, and the fast path's own copy
 
         def load():
-            generator = load_generator(path, direction, device="cpu", max_bytes=limit)
+            generator = load_from_spec(spec(), path, device="cpu", max_bytes=limit)
             extra = {"memory_budget": self.memory_budget} if self.memory_budget else {}
             translator = ImageTranslator(generator, device="cpu", resolution=None if resolution == "default"
                                          else resolution, **extra)

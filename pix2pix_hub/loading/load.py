@@ -19,7 +19,7 @@ from ..hub.files import ModelLoadError, mib
 from ..models import Generator
 from ..models.base import WeightMismatchError
 from ..models.folder import DIRECTIONS, GENERATOR_CLASSES
-from .resolve import resolve_model_folder
+from .resolve import is_local, resolve_model_folder
 
 MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few KB; a larger one is not a model's
 # What a config.json may say for each constructor argument: (type, lowest, highest) or the allowed values.
@@ -184,12 +184,19 @@ def load_generator(path_or_id: str | Path, direction: str | None = None, *, revi
     architecture whose parameters would need more (a public Space's budget) before its weights are fetched.
     """
     spec = generator_spec(path_or_id, direction, revision=revision, local_files_only=local_files_only)
+    return load_from_spec(spec, path_or_id, revision=revision, device=device, local_files_only=local_files_only,
+                          max_bytes=max_bytes)
+
+
+def load_from_spec(spec: GeneratorSpec, path_or_id: str | Path, *, revision: str | None = None, device: str = "cpu",
+                   local_files_only: bool = False, max_bytes: int | None = None) -> Generator:
+    """`load_generator` for a spec already read (the app's memory estimate reads it first: once per load)."""
     if max_bytes is not None and spec.bytes > max_bytes:
         raise ModelLoadError(f"{spec.name('config.json')}: a {spec.config.get('netG', spec.cls.__name__)} generator "
                              f"with ngf {spec.arguments.get('ngf', 64)} needs {mib(spec.bytes)}, over this server's "
                              f"limit of {mib(max_bytes)} per model")
     weights = spec.folder / "model.safetensors"
-    if not weights.is_file() and not Path(path_or_id).is_dir():  # a Hub id: now the weights, within the cap
+    if not weights.is_file() and not is_local(path_or_id):  # a Hub id: now the weights, within the cap
         resolve_model_folder(path_or_id, revision, spec.subfolder, local_files_only, max_weights_bytes=max_bytes)
     if not weights.is_file():
         raise ModelLoadError(f"{spec.name('')} has no model.safetensors")
