@@ -2,7 +2,7 @@
 
 Run locally: python app.py [--model PATH_OR_ID] [--port N] [--share no] [--public]
 As a Space (SPACE_ID set) or with --public, visitors pick only among the listed models and the server's
-memory, downloads and uploads are bounded: see pix2pix_hub/serving.py and the README's "Space mode".
+memory, downloads and uploads are bounded: see pix2pix_hub/app/serving.py and the README's "Space mode".
 """
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pix2pix_hub.decode import Budget, decode_editor_value, decode_image
-from pix2pix_hub.errors import ConfigError, command
-from pix2pix_hub.images import BadImageError
+from pix2pix_hub import ModelLoadError
+from pix2pix_hub.app.decode import Budget, decode_editor_value, decode_image
+from pix2pix_hub.app.serving import BodyLimit, ModelServer, ServeSettings, upload_refusal
+from pix2pix_hub.app.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
+from pix2pix_hub.data.images import BadImageError
 
 # Brush colours = the colours make-dataset paints with, which the default model was trained on.
-from pix2pix_hub.palette import SEGMENT_PALETTE
-from pix2pix_hub.pretrained import ModelLoadError
-from pix2pix_hub.serving import BodyLimit, ModelServer, ServeSettings, upload_refusal
-from pix2pix_hub.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
+from pix2pix_hub.data.palette import SEGMENT_PALETTE
+from pix2pix_hub.errors import ConfigError, command
 
 ROOT = Path(__file__).resolve().parent
 BUNDLED_MODEL = "models/default"  # the folder this repo serves as a Space
@@ -37,7 +37,7 @@ RESOLUTIONS = [("the model's default", "default"), ("training scale", "model"), 
 CANVAS = 256
 CANVAS_HEIGHT = 420  # px on screen: the upload box and the upload's output
 # The upload's output at its own pixel size (crisp where a high-DPI screen enlarges it), never stretched; smaller
-# only where the column is narrower. (The drawing's result is styled in pix2pix_hub/static/sketch_canvas.css.)
+# only where the column is narrower. (The drawing's result is styled in pix2pix_hub/app/static/sketch_canvas.css.)
 CSS = """
 #output img { width: auto; height: auto; max-width: 100%; max-height: 100%; object-fit: contain;
   image-rendering: pixelated; }
@@ -93,7 +93,7 @@ def request_budget() -> Budget:
 def to_input_image(value, what: str = "the upload") -> Image.Image | None:
     """An upload (its file), an ImageEditor dict, PIL or numpy -> RGB PIL (None when there is nothing), scaled to
     fit MAX_SIDE; `.info["uploaded_size"]` keeps the size it came with. Every image is read by
-    pix2pix_hub/decode.py within this request's budget: BadImageError (one line) when it cannot be."""
+    pix2pix_hub/app/decode.py within this request's budget: BadImageError (one line) when it cannot be."""
     if value is None:
         return None
     if isinstance(value, dict):
@@ -224,8 +224,8 @@ def translate_live(request) -> dict:
 def fetch_operator_model(model: str) -> None:
     """The operator's choice of one of the reference's pretrained models (--model horse2zebra): downloaded and
     converted once, when the app starts, so that visitors' requests find it in the cache."""
-    from pix2pix_hub.downloads import is_known
-    from pix2pix_hub.pretrained import resolve_model_folder
+    from pix2pix_hub.hub.downloads import is_known
+    from pix2pix_hub.loading.resolve import resolve_model_folder
 
     if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
         resolve_model_folder(model)
@@ -234,7 +234,7 @@ def fetch_operator_model(model: str) -> None:
 def build_demo(model: str | None = None):
     import gradio as gr
 
-    from pix2pix_hub.app_inputs import EditorFiles, ImageFile
+    from pix2pix_hub.app.inputs import EditorFiles, ImageFile
 
     model = model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
     fetch_operator_model(model)
@@ -351,7 +351,7 @@ def main(argv=None):
     if settings.public:
         from starlette.middleware import Middleware
 
-        # A second fence: no visitor's image is decoded by Gradio (pix2pix_hub/app_inputs.py); should one be,
+        # A second fence: no visitor's image is decoded by Gradio (pix2pix_hub/app/inputs.py); should one be,
         # PIL refuses it from the header at twice this (decode.py refuses what is over the cap, in one line).
         Image.MAX_IMAGE_PIXELS = settings.max_pixels
         body_limit = settings.upload_bytes + 2**20  # (multipart framing; gradio's own check names the file's limit)

@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
+from pix2pix_hub import save_model_folder
+from pix2pix_hub.app.serving import ModelCache, ServeSettings, public_message
 from pix2pix_hub.models import build_generator
-from pix2pix_hub.pretrained import save_model_folder
-from pix2pix_hub.serving import ModelCache, ServeSettings, public_message
 
 from helpers import served_app
 
@@ -264,7 +264,7 @@ def test_the_canvas_live_request_is_held_to_the_list_too(tmp_path, monkeypatch):
     it the same way, before anything is opened."""
     import sys
 
-    from pix2pix_hub.serving import ModelServer
+    from pix2pix_hub.app.serving import ModelServer
 
     from helpers import ROOT
     sys.path.insert(0, str(ROOT))

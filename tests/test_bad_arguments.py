@@ -13,7 +13,7 @@ from helpers import ROOT, make_aligned_folder
 
 sys.path.insert(0, str(ROOT))
 import train  # noqa: E402
-from pix2pix_hub import evaluate  # noqa: E402
+from pix2pix_hub.evaluation import evaluate  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -22,16 +22,16 @@ import torch
 from huggingface_hub import ModelCard
 
 from pix2pix_hub import load_generator
-from pix2pix_hub.convert import (
+from pix2pix_hub.loading.convert import (
+    CheckpointSpec,
     ConvertError,
-    GeneratorSpec,
     generator_from_checkpoint,
     infer_spec,
-    main,
     read_checkpoint,
 )
+from pix2pix_hub.loading.convert_command import main
 from pix2pix_hub.models import build_generator
-from pix2pix_hub.test_mode import apply_test_mode
+from pix2pix_hub.models.run_mode import apply_test_mode
 
 from bounds import assert_float32_close, depth_of
 
@@ -156,7 +156,7 @@ def test_old_instance_norm_running_stats_are_dropped(tmp_path):
 def test_architecture_is_inferred_from_the_weights(netG, norm):
     dropout = netG.startswith("resnet") and norm == "batch"  # visible in ResNet keys only
     found = infer_spec(state_dict_of(netG, norm, ngf=4, output_nc=1, use_dropout=dropout))
-    assert found == GeneratorSpec(netG, 4, norm, 3, 1, None if netG.startswith("unet") else dropout)
+    assert found == CheckpointSpec(netG, 4, norm, 3, 1, None if netG.startswith("unet") else dropout)
 
 
 @pytest.mark.parametrize("flags,hint", [
@@ -298,8 +298,8 @@ def cut_record(netG: str, norm: str, antialias_up: bool) -> tuple[dict[str, torc
 def test_converted_cut_generator_reproduces_cut_outputs(tmp_path, netG, norm, antialias_up):
     """A checkpoint with CUT's layout (its anti-aliasing filters included) converts to a model whose outputs,
     encoder taps (nce_layers), netF and PatchNCE loss equal those of CUT's code on the same weights."""
-    from pix2pix_hub.losses import patch_nce_loss
     from pix2pix_hub.models import PatchSampler
+    from pix2pix_hub.recipes.losses import patch_nce_loss
 
     torch.set_num_threads(1)
     expected, meta = cut_record(netG, norm, antialias_up)
