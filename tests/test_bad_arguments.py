@@ -89,7 +89,7 @@ def test_resume_with_other_architecture_flags_names_them(data, tmp_path, capsys)
     (["--memory_budget", "-1"], "--memory_budget -1"), (["--tile", "5"], "--tile 5")])
 def test_bad_tiling_numbers_are_one_line(tmp_path, capsys, flags, expected):
     """Issue 30 (5, 7): these were a ValueError traceback, a math domain error, or silently ignored (--tile 5)."""
-    from pix2pix_hub import translate
+    from pix2pix_hub.inference import translate
     code = translate.main(["--model", str(tmp_path), "--input", str(tmp_path), "--output", str(tmp_path / "o"), *flags])
     assert code == 2
     assert expected in one_line(capsys)
