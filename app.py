@@ -371,6 +371,9 @@ def main(argv=None):
         body_limit = settings.upload_bytes + 2**20  # (multipart framing; gradio's own check names the file's limit)
         launch = dict(max_file_size=settings.upload_bytes,
                       app_kwargs={"middleware": [Middleware(BodyLimit, max_bytes=body_limit)]})
+    from pix2pix_hub.browser_inference import BrowserModels, routes  # the canvas's model in the visitor's browser
+
+    launch.setdefault("app_kwargs", {})["routes"] = routes(BrowserModels(_SERVER))
     demo.launch(server_name="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1", server_port=args.port,
                 share=args.share.lower() in ("yes", "true", "1"), css=CSS, **launch)
 

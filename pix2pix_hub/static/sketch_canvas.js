@@ -147,9 +147,7 @@ function restore(from, to) {
 }
 const scratch = document.createElement('canvas');
 scratch.width = scratch.height = SIZE;
-function sketchURL() {
-  const sctx = scratch.getContext('2d');
-  const image = sctx.createImageData(SIZE, SIZE);
+function sketchPixels(image) {  // the sketch the model gets, RGBA; -> whether anything is painted
   const d = image.data;
   let painted = false;
   for (let i = 0; i < labels.length; i++) {
@@ -157,8 +155,22 @@ function sketchURL() {
     painted = painted || labels[i] !== NONE;
     d[4 * i] = c[0]; d[4 * i + 1] = c[1]; d[4 * i + 2] = c[2]; d[4 * i + 3] = 255;
   }
+  return painted;
+}
+function sketchURL() {
+  const sctx = scratch.getContext('2d');
+  const image = sctx.createImageData(SIZE, SIZE);
+  const painted = sketchPixels(image);
   sctx.putImageData(image, 0, 0);
   return painted ? scratch.toDataURL('image/png') : '';
+}
+// The generator in the visitor's browser where it can run there (static/browser_inference.js), else the server.
+const inBrowser = import(new URL('p2p/static/browser_inference.js', document.baseURI).href)
+  .then((m) => m.attach({root, size: SIZE, props})).catch(() => null);
+async function browserAnswer() {
+  const image = new ImageData(SIZE, SIZE);
+  const local = sketchPixels(image) && await inBrowser;
+  return local ? local.translate(image.data) : null;
 }
 let sentValue = props.value || '';
 function send() {
@@ -182,7 +194,7 @@ async function translateLive() {
   inFlight = true;
   pending = false;
   try {
-    const answer = await server.translate_live({sketch: props.value || '', model: props.model || '',
+    const answer = await browserAnswer() || await server.translate_live({sketch: props.value || '', model: props.model || '',
                                                 direction: props.direction || 'AtoB',
                                                 resolution: props.resolution || 'default'});
     showResult(answer.image, answer.status);
