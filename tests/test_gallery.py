@@ -136,7 +136,7 @@ def test_a_dead_server_is_one_line(monkeypatch, tmp_path):
 def test_the_cache_keeps_within_its_bound_oldest_out(stand_in, files):
     pth = {name: len(data) for name, data in files.items()}
     # room for the largest converted folder (~0.9 MB + card) but not for two: each new one evicts the oldest
-    store = GalleryStore(settings(cache_bytes=int(max(pth.values()) * 1.3)))
+    store = GalleryStore(settings(cache_bytes=int(max(pth.values()) * 1.1)))
     first = store.folder("horse2zebra")
     time.sleep(0.05)
     second = store.folder("facades_label2photo")
