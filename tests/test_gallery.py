@@ -11,10 +11,10 @@ import time
 import pytest
 from PIL import Image
 
-from pix2pix_hub import gallery
+from pix2pix_hub.app import gallery
+from pix2pix_hub.app.gallery_app import canvas_props, examples
+from pix2pix_hub.app.gallery_store import GalleryError, GallerySettings, GalleryStore
 from pix2pix_hub.downloads import CACHE_ENV
-from pix2pix_hub.gallery_app import canvas_props, examples
-from pix2pix_hub.gallery_store import GalleryError, GallerySettings, GalleryStore
 from pix2pix_hub.serving import ModelCache, ModelServer, ServeSettings
 
 from download_server import FileServer, gallery_files, mirror_env, refused_url
@@ -96,7 +96,7 @@ def test_first_use_downloads_converts_and_reports_bytes_of_total(stand_in, files
         return seen[-1]
 
     store.line = recording
-    from pix2pix_hub.gallery_app import progress_lines
+    from pix2pix_hub.app.gallery_app import progress_lines
 
     lines = list(progress_lines(store, "edges2shoes", every=0.001))
     folder = store.folder("edges2shoes")
