@@ -187,7 +187,7 @@ def reference_pth(netG: str, norm: str, ngf: int = 4, seed: int = 0) -> bytes:
 
 def gallery_files(names) -> dict[str, bytes]:
     """{server path: .pth} for the gallery entries `names`, where the reference's servers keep them."""
-    from pix2pix_hub.gallery import entry
+    from pix2pix_hub.app.gallery import entry
 
     files = {}
     for seed, name in enumerate(names):

@@ -14,8 +14,8 @@ from PIL import Image
 from pix2pix_hub.app import gallery
 from pix2pix_hub.app.gallery_app import canvas_props, examples
 from pix2pix_hub.app.gallery_store import GalleryError, GallerySettings, GalleryStore
-from pix2pix_hub.downloads import CACHE_ENV
-from pix2pix_hub.serving import ModelCache, ModelServer, ServeSettings
+from pix2pix_hub.app.serving import ModelCache, ModelServer, ServeSettings
+from pix2pix_hub.hub.downloads import CACHE_ENV
 
 from download_server import FileServer, gallery_files, mirror_env, refused_url
 from helpers import ROOT
@@ -48,7 +48,7 @@ def settings(**overrides) -> GallerySettings:
 
 
 def test_the_table_holds_every_required_entry_with_its_facts():
-    from pix2pix_hub.downloads import lookup
+    from pix2pix_hub.hub.downloads import lookup
 
     assert gallery.names()[:len(REQUIRED)] == REQUIRED or set(REQUIRED) <= set(gallery.names())
     for item in gallery.ENTRIES:

@@ -50,7 +50,7 @@ class GalleryEntry:
 
     @property
     def spec(self) -> str:
-        """The name for pix2pix_hub.downloads (names both scripts list take their family's prefix)."""
+        """The name for pix2pix_hub.hub.downloads (names both scripts list take their family's prefix)."""
         return f"{self.family}:{self.name}"
 
     @property
