@@ -2,7 +2,7 @@
 
 Run locally: python app.py [--model PATH_OR_ID] [--port N] [--share no] [--public]
 As a Space (SPACE_ID set) or with --public, visitors pick only among the listed models and the server's
-memory, downloads and uploads are bounded: see pix2pix_hub/serving.py and the README's "Space mode".
+memory, downloads and uploads are bounded: see pix2pix_hub/app/serving.py and the README's "Space mode".
 """
 from __future__ import annotations
 
@@ -17,14 +17,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pix2pix_hub.errors import ConfigError, command
-from pix2pix_hub.images import BadImageError, open_image, to_8bit
+from pix2pix_hub import ModelLoadError
+from pix2pix_hub.app import gallery, gallery_app
+from pix2pix_hub.app.decode import Budget, decode_editor_value, decode_image
+from pix2pix_hub.app.gallery_store import GalleryStore
+from pix2pix_hub.app.serving import BodyLimit, ModelServer, ServeSettings, upload_refusal
+from pix2pix_hub.app.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
+from pix2pix_hub.data.images import BadImageError
 
 # Brush colours = the colours make-dataset paints with, which the default model was trained on.
-from pix2pix_hub.palette import SEGMENT_PALETTE
-from pix2pix_hub.pretrained import ModelLoadError
-from pix2pix_hub.serving import BodyLimit, ModelServer, ServeSettings
-from pix2pix_hub.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
+from pix2pix_hub.data.palette import SEGMENT_PALETTE
+from pix2pix_hub.errors import ConfigError, command
 
 ROOT = Path(__file__).resolve().parent
 BUNDLED_MODEL = "models/default"  # the folder this repo serves as a Space
@@ -36,7 +39,7 @@ RESOLUTIONS = [("the model's default", "default"), ("training scale", "model"), 
 CANVAS = 256
 CANVAS_HEIGHT = 420  # px on screen: the upload box and the upload's output
 # The upload's output at its own pixel size (crisp where a high-DPI screen enlarges it), never stretched; smaller
-# only where the column is narrower. (The drawing's result is styled in pix2pix_hub/static/sketch_canvas.css.)
+# only where the column is narrower. (The drawing's result is styled in pix2pix_hub/app/static/sketch_canvas.css.)
 CSS = """
 #output img { width: auto; height: auto; max-width: 100%; max-height: 100%; object-fit: contain;
   image-rendering: pixelated; }
@@ -52,22 +55,49 @@ _LIVE_WAITING = threading.BoundedSemaphore(16)
 BUSY = "⚠️ The server is busy with other drawings; try again in a moment."
 
 
+BLANK_UPLOAD = "The upload is one flat colour: nothing to translate. Upload a photo or a sketch."
+
+
 _SERVER: ModelServer | None = None
+_STORE: GalleryStore | None = None
 
 
 def server() -> ModelServer:
     """The app's models and limits: Space mode when SPACE_ID is set (or after main(["--public"]))."""
     global _SERVER
     if _SERVER is None:
-        _SERVER = ModelServer(ServeSettings.from_env(False, listed_models()), ROOT, APP_MEMORY_BUDGET)
+        _SERVER = new_server(ServeSettings.from_env(False, listed_models()))
     return _SERVER
 
 
+def new_server(settings: ServeSettings) -> ModelServer:
+    """The model server, with the gallery's names resolved to their converted folders (gallery_store)."""
+    made = ModelServer(settings, ROOT, APP_MEMORY_BUDGET)
+    made.alias = lambda model_id: str(store().folder(model_id)) if gallery.entry(model_id) else None
+    return made
+
+
+def store() -> GalleryStore:
+    """The gallery's weights: fetched on first use, within the PIX2PIX_GALLERY_* bounds (gallery_store.py)."""
+    global _STORE
+    if _STORE is None:
+        _STORE = GalleryStore()
+    return _STORE
+
+
 def listed_models() -> list[str]:
-    """The models offered in the list: the default, the examples, and model folders under models/."""
+    """The models offered in the list: the default, the examples, model folders under models/, the gallery."""
     default = os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
     bundled = sorted(f"models/{p.parent.name}" for p in (ROOT / "models").glob("*/config.json"))
-    return list(dict.fromkeys([default, DEFAULT_MODEL] + EXAMPLE_MODELS + bundled))
+    return list(dict.fromkeys([default, DEFAULT_MODEL] + EXAMPLE_MODELS + bundled + gallery.names()))
+
+
+def gallery_pending(model_id: str) -> str | None:
+    """A line while a gallery entry's weights are not here yet (their download is started), else None."""
+    if gallery.entry(model_id) is None or store().is_ready(model_id):
+        return None
+    store().start(model_id)
+    return store().line(model_id) or None
 
 
 def load_translator(model_id: str, direction: str | None, resolution: str = "default"):
@@ -81,57 +111,20 @@ def model_config(model_id: str) -> dict:
     return server().config(model_id)
 
 
-def _to_pil(x) -> Image.Image | None:
-    if x is None:
+def request_budget() -> Budget:
+    """What one request may decode over all its images (pixels, decoded bytes), from their headers."""
+    return Budget(server().settings.max_pixels)
+
+
+def to_input_image(value, what: str = "the upload") -> Image.Image | None:
+    """An upload (its file), an ImageEditor dict, PIL or numpy -> RGB PIL (None when there is nothing), scaled to
+    fit MAX_SIDE; `.info["uploaded_size"]` keeps the size it came with. Every image is read by
+    pix2pix_hub/app/decode.py within this request's budget: BadImageError (one line) when it cannot be."""
+    if value is None:
         return None
-    if isinstance(x, (str, Path)):  # an upload: its size checked from the header, large JPEGs decoded reduced
-        image = open_image(x, mode="RGB", max_side=MAX_SIDE, max_pixels=server().settings.max_pixels,
-                           name="the upload")
-        with Image.open(x) as header:
-            image.info["uploaded_size"] = header.size
-        return image
-    if isinstance(x, Image.Image):
-        return x
-    arr = np.asarray(x)
-    if arr.dtype != np.uint8:
-        arr = np.clip(arr * (255 if arr.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
-    return Image.fromarray(arr)
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """Any mode -> RGB, transparent parts over white, 16-bit scaled as `translate` does (images.to_8bit)."""
-    return to_8bit(image).convert("RGB")
-
-
-def to_input_image(value) -> Image.Image | None:
-    """Sketchpad/ImageEditor dict, PIL, numpy or path -> RGB PIL (None when there is nothing), scaled to fit
-    MAX_SIDE; `.info["uploaded_size"]` keeps the size it came with."""
     if isinstance(value, dict):
-        comp = _to_pil(value.get("composite"))
-        if comp is None:
-            base = _to_pil(value.get("background"))
-            layers = [_to_pil(l) for l in value.get("layers") or [] if l is not None]
-            if base is None and not layers:
-                return None
-            size = (base or layers[0]).size
-            comp = Image.new("RGBA", size, (255, 255, 255, 255))
-            for part in ([base] if base is not None else []) + layers:
-                comp = Image.alpha_composite(comp, part.convert("RGBA").resize(size))
-        value = comp
-    image = _to_pil(value)
-    if image is None:
-        return None
-    uploaded = image.info.get("uploaded_size", image.size)
-    limit = server().settings.max_pixels  # (gradio decoded it: PIL refuses twice this in Space mode, see main)
-    if uploaded[0] * uploaded[1] > limit:
-        raise BadImageError(f"the upload: {uploaded[0]}x{uploaded[1]} is over this server's limit of "
-                            f"{limit / 1e6:g} megapixels; downscale it first")
-    image = _flatten(image)
-    if max(image.size) > MAX_SIDE:
-        image = image.copy()
-        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
-    image.info["uploaded_size"] = uploaded
-    return image
+        return decode_editor_value(value, request_budget(), MAX_SIDE, server().settings.max_layers)
+    return decode_image(value, what, request_budget(), reduce_to=MAX_SIDE)
 
 
 def is_blank(image: Image.Image) -> bool:
@@ -139,12 +132,17 @@ def is_blank(image: Image.Image) -> bool:
     return int(arr.max()) - int(arr.min()) < 8
 
 
-def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None, resolution: str = "default"):
-    """-> (translated PIL image or None, status markdown saying at which size the model ran). Never raises."""
+def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None, resolution: str = "default",
+              source: str = "sketch"):
+    """-> (translated PIL image or None, status markdown saying at which size the model ran). Never raises.
+    `source` ("sketch" or "upload") picks the words for an empty or blank image."""
     model_id = (model_id or DEFAULT_MODEL).strip() if isinstance(model_id, str) or model_id is None else ""
     refusal = server().refusal(model_id)
     if refusal:
         return None, f"⚠️ {refusal}"
+    pending = gallery_pending(model_id)
+    if pending:
+        return None, pending
     try:
         image = to_input_image(value)
     except BadImageError as error:
@@ -152,7 +150,7 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
     except Exception as error:  # noqa: BLE001
         return None, f"⚠️ Could not read the image: {type(error).__name__}"
     if image is None or is_blank(image):
-        return None, "Draw something… (or upload a photo/sketch)"
+        return None, BLANK_UPLOAD if source == "upload" else "Draw something… (or upload a photo/sketch)"
     try:
         config = model_config(model_id)
         if config.get("directions"):
@@ -192,6 +190,9 @@ def direction_choices(model_id: str):
     refusal = server().refusal(model_id)
     if refusal:
         return [("A → B", "AtoB")], False, f"⚠️ {refusal}"
+    pending = gallery_pending(model_id)
+    if pending:
+        return [("A → B", "AtoB")], False, pending
     try:
         config = model_config(model_id)
     except Exception as error:  # noqa: BLE001
@@ -200,7 +201,8 @@ def direction_choices(model_id: str):
         a = config.get("domain_a_name") or "A"
         b = config.get("domain_b_name") or "B"
         return [(f"{a} → {b}", "AtoB"), (f"{b} → {a}", "BtoA")], True, f"Model `{model_id}` (CycleGAN {a} ↔ {b})"
-    return [("A → B", "AtoB")], False, f"Model `{model_id}` ({config.get('model_type', 'pix2pix')})"
+    described = gallery_app.describe(model_id)  # a gallery entry: what it makes, its source and licence
+    return [("A → B", "AtoB")], False, described or f"Model `{model_id}` ({config.get('model_type', 'pix2pix')})"
 
 
 def model_choices(model: str) -> list[str]:
@@ -219,10 +221,19 @@ def translate_canvas(value, model_id: str = DEFAULT_MODEL, direction: str | None
                      resolution: str = "default"):
     """The canvas's value (a PNG data URL, '' when empty) -> (translated image or None, status). Never raises."""
     try:
-        image = decode_sketch(value)
+        image = decode_sketch(value, request_budget())
     except SketchError as error:
         return None, f"⚠️ Could not read the canvas: {error}"
     return translate(image, model_id, direction, resolution)
+
+
+def translate_either(sketch, upload, model_id: str = DEFAULT_MODEL, direction: str | None = None,
+                     resolution: str = "default"):
+    """/translate for API callers: the upload when one is given, else the sketch (the canvas's PNG data URL)
+    -> (image, status)."""
+    if upload:
+        return translate(upload, model_id, direction, resolution, source="upload")
+    return translate_canvas(sketch, model_id, direction, resolution)
 
 
 def translate_live(request) -> dict:
@@ -246,15 +257,20 @@ def translate_live(request) -> dict:
 def fetch_operator_model(model: str) -> None:
     """The operator's choice of one of the reference's pretrained models (--model horse2zebra): downloaded and
     converted once, when the app starts, so that visitors' requests find it in the cache."""
-    from pix2pix_hub.downloads import is_known
-    from pix2pix_hub.pretrained import resolve_model_folder
+    from pix2pix_hub.hub.downloads import is_known
+    from pix2pix_hub.loading.resolve import resolve_model_folder
 
+    if gallery.entry(model):  # fetched in the background: the page shows its progress meanwhile
+        store().start(model)
+        return
     if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
         resolve_model_folder(model)
 
 
 def build_demo(model: str | None = None):
     import gradio as gr
+
+    from pix2pix_hub.app.inputs import EditorFiles, ImageFile
 
     model = model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
     fetch_operator_model(model)
@@ -267,9 +283,12 @@ def build_demo(model: str | None = None):
     except Exception:  # noqa: BLE001
         size = CANVAS
     dir_choices, dir_visible, status0 = direction_choices(model)
-    with gr.Blocks(title="pix2pix-hub") as demo:
+    # Gradio's cache (uploads, outputs) swept: files older than PIX2PIX_CACHE_SECONDS go.
+    with gr.Blocks(title="pix2pix-hub", delete_cache=server().settings.cache_sweep) as demo:
         gr.Markdown("# pix2pix-hub\nPaint a landscape with the colours below (each one names what it paints), "
-                    "or upload an image: the translation updates at the end of every stroke.")
+                    "or upload an image: the translation updates at the end of every stroke. The model list also "
+                    "holds the reference's pretrained pix2pix and CycleGAN models (a shoe from a line drawing, a "
+                    "building from a label map, zebras from horses...), each with the input tool it needs.")
         with gr.Row():
             model_box = gr.Dropdown(choices, value=model, label="Model" if public else "Model (folder or Hub id)",
                                     allow_custom_value=not public, scale=3)
@@ -278,10 +297,11 @@ def build_demo(model: str | None = None):
         model_status = gr.Markdown(status0, elem_id="model-status")
         with gr.Tabs() as tabs:
             with gr.Tab("Draw", id="draw") as draw_tab:
-                canvas = sketch_canvas(size, translate_live, model, elem_id="canvas")
+                canvas = sketch_canvas(size, translate_live, model, elem_id="canvas",
+                                       **gallery_app.canvas_props(model))
             with gr.Tab("Upload", id="upload") as upload_tab:
                 with gr.Row():
-                    upload = gr.Image(type="pil", label="Upload a photo or sketch", sources=["upload", "clipboard"],
+                    upload = ImageFile(type="filepath", label="Upload a photo or sketch", sources=["upload", "clipboard"],
                                       height=CANVAS_HEIGHT, elem_id="upload")
                     with gr.Column():
                         output = gr.Image(type="pil", format="png", label="Translated", interactive=False,
@@ -291,13 +311,15 @@ def build_demo(model: str | None = None):
         last = gr.State("sketch")  # which input the Translate button and a model change translate
         # The API's sketch endpoint takes the ImageEditor's {background, layers, composite} value, as before;
         # the page never shows this editor (the canvas above replaced it).
-        sketch_api = gr.ImageEditor(type="pil", image_mode="RGBA", visible=False)
+        sketch_api = EditorFiles(type="filepath", image_mode="RGBA", visible=False)
+        api_trigger = gr.Button(visible=False)  # /translate for API callers (never clicked on the page)
         if example_files():
-            example = gr.Image(type="pil", visible=False)
+            example = ImageFile(type="filepath", visible=False)
             examples = gr.Examples(example_files(), inputs=example,
                                    label="Example paintings: one opens on the canvas, to paint over")
             # Snapped to the palette at the canvas's size; the canvas paints it (undoably) and translates it.
-            examples.load_input_event.then(lambda im: (gr.Tabs(selected="draw"), "sketch", encode_sketch(im, size)),
+            examples.load_input_event.then(lambda path: (gr.Tabs(selected="draw"), "sketch", encode_sketch(
+                                               to_input_image(path, "the example") if path else None, size)),
                                            example, [tabs, last, canvas], show_progress="hidden",
                                            api_visibility="private")
 
@@ -309,23 +331,53 @@ def build_demo(model: str | None = None):
             return (gr.update(model=m, direction=d, resolution=r, result=image_data_url(image), status=status),
                     gr.update(), gr.update())
 
+        entry_examples = gr.Dataset(components=[gr.Image(type="filepath", visible=False)], type="index",
+                                    samples=[[p] for p in gallery_app.examples(ROOT, model)], elem_id="entry-examples",
+                                    label="This model's examples: a drawing opens on the canvas, a photo as the upload",
+                                    visible=bool(gallery_app.examples(ROOT, model)))
+
         def on_model(m):
+            """-> (direction, status, canvas, tabs, last, examples): the entry's tool and examples, and while
+            its weights download, the progress (bytes of total) in the status line."""
+            props = gallery_app.canvas_props(m if isinstance(m, str) else "")
+            photo = props["kind"] == "photo"
+            files = gallery_app.examples(ROOT, m) if isinstance(m, str) and server().settings.allows(m) else []
+            rest = (gr.update(**props, model=m), gr.Tabs(selected="upload" if photo else "draw"),
+                    "upload" if photo else "sketch", gr.Dataset(samples=[[p] for p in files], visible=bool(files)))
+            for line in gallery_app.progress_lines(store(), m) if server().settings.allows(m) else ():
+                yield gr.update(), line, *rest
             dc, vis, st = direction_choices(m)
-            return gr.update(choices=dc, value="AtoB", visible=vis), st
+            yield gr.update(choices=dc, value="AtoB", visible=vis), st, *rest
+
+        def on_example(index, m):
+            """An entry's example: a drawing onto the canvas (snapped to its palette there), a photo as the upload."""
+            files = gallery_app.examples(ROOT, m) if isinstance(m, str) and server().settings.allows(m) else []
+            if not isinstance(index, int) or not 0 <= index < len(files):
+                return gr.update(), gr.update(), gr.update(), gr.update()
+            if gallery_app.canvas_props(m)["kind"] == "photo":
+                return gr.Tabs(selected="upload"), "upload", gr.update(), files[index]
+            with Image.open(files[index]) as image:
+                value = image_data_url(image.convert("RGB").resize((size, size), Image.NEAREST))
+            return gr.Tabs(selected="draw"), "sketch", gr.update(value=value), gr.update()
 
         # Live drawing needs no event here: the canvas calls translate_live itself, once per stroke end.
         draw_tab.select(lambda: "sketch", None, last, show_progress="hidden", queue=False, api_visibility="private")
         upload_tab.select(lambda: "upload", None, last, show_progress="hidden", queue=False, api_visibility="private")
         settings = [model_box, direction, resolution]
         sketch_api.input(translate, [sketch_api, *settings], [output, timing], api_name="translate_sketch")
-        upload.change(lambda u, m, d, r: ("upload",) + translate(u, m, d, r), [upload, *settings],
+        upload.change(lambda u, m, d, r: ("upload",) + translate(u, m, d, r, source="upload"), [upload, *settings],
                       [last, output, timing], trigger_mode="always_last", show_progress_on=[output],
                       api_name="translate_upload")
         everything, outputs = [last, canvas, upload, *settings], [canvas, output, timing]
-        run_btn.click(run, everything, outputs, show_progress_on=[output], api_name="translate")
-        model_box.change(on_model, model_box, [direction, model_status], show_progress="hidden",
-                         api_visibility="private").then(run, everything, outputs, show_progress="hidden",
-                                                        api_visibility="private")
+        # The button needs the page's "which input" state and updates the canvas: the page's own; API callers get
+        # /translate(sketch, upload, model, direction, resolution) -> (image, status).
+        run_btn.click(run, everything, outputs, show_progress_on=[output], api_visibility="private")
+        api_trigger.click(translate_either, [canvas, upload, *settings], [output, timing], api_name="translate")
+        model_box.change(on_model, model_box, [direction, model_status, canvas, tabs, last, entry_examples],
+                         show_progress="hidden", api_visibility="private").then(
+            run, everything, outputs, show_progress="hidden", api_visibility="private")
+        entry_examples.click(on_example, [entry_examples, model_box], [tabs, last, canvas, upload],
+                             show_progress="hidden", api_visibility="private")
         direction.change(run, everything, outputs, show_progress="hidden", api_visibility="private")
         resolution.change(run, everything, outputs, show_progress="hidden", api_visibility="private")
     # Room for bursts (50 clients at once are tested) without unbounded memory; 2 at a time on a 2-core Space.
@@ -357,7 +409,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     global _SERVER
     settings = ServeSettings.from_env(args.public, ([args.model] if args.model else []) + listed_models())
-    _SERVER = ModelServer(settings, ROOT, APP_MEMORY_BUDGET)
+    _SERVER = new_server(settings)
     demo = build_demo(args.model)
     threading.Thread(target=warm_up, args=(args.model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL,),
                      daemon=True, name="warm-up").start()
@@ -365,13 +417,13 @@ def main(argv=None):
     if settings.public:
         from starlette.middleware import Middleware
 
-        # Gradio decodes uploads and the canvas' layers itself: PIL refuses those from the header at twice
-        # this (translate refuses what is over the cap with its own line).
+        # A second fence: no visitor's image is decoded by Gradio (pix2pix_hub/app/inputs.py); should one be,
+        # PIL refuses it from the header at twice this (decode.py refuses what is over the cap, in one line).
         Image.MAX_IMAGE_PIXELS = settings.max_pixels
         body_limit = settings.upload_bytes + 2**20  # (multipart framing; gradio's own check names the file's limit)
-        launch = dict(max_file_size=settings.upload_bytes,
-                      app_kwargs={"middleware": [Middleware(BodyLimit, max_bytes=body_limit)]})
-    from pix2pix_hub.browser_inference import BrowserModels, routes  # the canvas's model in the visitor's browser
+        launch = dict(max_file_size=settings.upload_bytes, app_kwargs={"middleware": [
+            Middleware(BodyLimit, max_bytes=body_limit, message=upload_refusal(settings.upload_bytes))]})
+    from pix2pix_hub.app.browser_inference import BrowserModels, routes  # the canvas's model in the visitor's browser
 
     launch.setdefault("app_kwargs", {})["routes"] = routes(BrowserModels(_SERVER))
     demo.launch(server_name="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1", server_port=args.port,

@@ -14,8 +14,8 @@ from pix2pix_hub.errors import command
 @command  # a Pix2PixHubError (bad data, options, a full disk...): one `error:` line, exit 2; else a traceback
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    from pix2pix_hub.interrupts import TrainingInterrupted
-    from pix2pix_hub.training import train  # after argument parsing, so --help is instant
+    from pix2pix_hub.training.interrupts import TrainingInterrupted
+    from pix2pix_hub.training.loop import train  # after argument parsing, so --help is instant
 
     try:
         train(config)

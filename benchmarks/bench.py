@@ -105,7 +105,7 @@ def calibrated(generator: torch.nn.Module, size: int, seed: int = 0) -> torch.nn
     """Random-init generator whose BatchNorm running statistics come from inputs (as after training), so its
     outputs spread over (-1, 1) instead of sitting near 0 (which would make any |Δ| look small)."""
     torch.manual_seed(seed)
-    from pix2pix_hub.fast_inference import calibration_batches
+    from pix2pix_hub.inference.fast import calibration_batches
     batches = [torch.from_numpy(b) for b in calibration_batches(3, size, size, count=2, seed=seed)]
     norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if norms:
@@ -151,8 +151,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bench_inference(args) -> list[dict]:
-    from pix2pix_hub.fast_inference import calibration_batches
-    from pix2pix_hub.inference import ImageTranslator
+    from pix2pix_hub.inference.fast import calibration_batches
+    from pix2pix_hub.inference.translator import ImageTranslator
 
     size = args.size
     rows = [{"section": "inference", "measure": "fp32 GEMM rate", "fast_value": gemm_gflops(), "unit": "GFLOP/s",
@@ -189,7 +189,7 @@ def bench_inference(args) -> list[dict]:
 
 def bench_low_precision(precision, generator, netG, x, eager_out, fp32_runner, repeats, warmup) -> dict:
     """An opt-in lower-precision mode against the fp32 fast path; its PSNR against eager fp32."""
-    from pix2pix_hub.fast_inference import build_backend
+    from pix2pix_hub.inference.fast import build_backend
     runner = build_backend(generator, tuple(x.shape), "openvino", precision=precision)
     if runner.name == "eager":
         return {"section": "inference", "measure": f"{netG} {precision}", "skipped": runner.reason}
@@ -255,7 +255,7 @@ def make_recipe(config: TrainConfig, accelerator, autocast: torch.dtype | None =
 
 def synthetic_batch(batch_size: int, size: int, device, seed: int = 0) -> dict[str, torch.Tensor]:
     """A paired batch with something to learn: B is A with its colours inverted and channels reversed."""
-    from pix2pix_hub.fast_inference import calibration_batches
+    from pix2pix_hub.inference.fast import calibration_batches
     a = torch.from_numpy(np.concatenate(calibration_batches(3, size, size, count=batch_size, seed=seed))).to(device)
     return {"A": a, "B": -a.flip(1)}
 
@@ -408,7 +408,7 @@ def bench_data(args, consumed: dict[str, float]) -> list[dict]:
     from PIL import Image
     from torch.utils.data import DataLoader
 
-    from pix2pix_hub.data import load_image_dataset
+    from pix2pix_hub.data.datasets import load_image_dataset
     count, width = (8, 64) if args.quick else (args.data_images, 512)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""`highres`: translating large images in tiles (pix2pix_hub/tiling.py) against the whole image.
+"""`highres`: translating large images in tiles (pix2pix_hub/inference/tiling.py) against the whole image.
 
     python -m benchmarks.highres [--quick] [--parts ...] [--json out.json]    # or: python -m benchmarks.bench --sections highres
 
@@ -35,9 +35,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pix2pix_hub import tiling
-from pix2pix_hub.images import read_array, write_array
-from pix2pix_hub.inference import ImageTranslator
+from pix2pix_hub.data.images import read_array, write_array
+from pix2pix_hub.inference import tiling
+from pix2pix_hub.inference.translator import ImageTranslator
 from pix2pix_hub.models import build_generator, init_weights
 
 ROOT = Path(__file__).resolve().parents[1]

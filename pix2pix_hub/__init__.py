@@ -1,8 +1,10 @@
 """pix2pix-hub: pix2pix and CycleGAN image-to-image translation for the Hugging Face ecosystem."""
 
-from .inference import ImageTranslator
+from .hub.files import ModelLoadError
+from .inference.translator import ImageTranslator
+from .loading.load import load_generator
 from .models import ResnetGenerator, UnetGenerator, build_discriminator, build_generator
-from .pretrained import ModelLoadError, load_generator, save_model_folder
+from .models.folder import save_model_folder
 
 __version__ = "0.1.0"
 __all__ = [

@@ -10,12 +10,12 @@ import importlib
 import sys
 
 COMMANDS = {
-    "translate": ("pix2pix_hub.translate", "translate images or a folder with a trained model"),
-    "convert": ("pix2pix_hub.convert", "turn reference .pth checkpoints into a Hub model folder"),
-    "evaluate": ("pix2pix_hub.evaluate", "measure a model on a dataset (L1, PSNR, SSIM, FID/KID, cycle error)"),
-    "download-dataset": ("pix2pix_hub.downloads", "download one of the reference's datasets by name (facades, horse2zebra...)"),
-    "make-dataset": ("pix2pix_hub.make_dataset", "make a paired sketch->photo dataset from a folder of photos"),
-    "publish-space": ("pix2pix_hub.space", "create or update a Gradio Space for a trained model"),
+    "translate": ("pix2pix_hub.inference.translate", "translate images or a folder with a trained model"),
+    "convert": ("pix2pix_hub.loading.convert_command", "turn reference .pth checkpoints into a Hub model folder"),
+    "evaluate": ("pix2pix_hub.evaluation.evaluate", "measure a model on a dataset (L1, PSNR, SSIM, FID/KID, cycle error)"),
+    "download-dataset": ("pix2pix_hub.hub.downloads", "download one of the reference's datasets by name (facades, horse2zebra...)"),
+    "make-dataset": ("pix2pix_hub.data.make_dataset", "make a paired sketch->photo dataset from a folder of photos"),
+    "publish-space": ("pix2pix_hub.app.space", "create or update a Gradio Space for a trained model"),
 }
 
 

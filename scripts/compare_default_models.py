@@ -1,5 +1,5 @@
 """Side by side on the app's example paintings: painting | one model's output | another's, and each output's
-checkerboard score (pix2pix_hub.metrics.checkerboard_score, dB) and detail inside the painted regions
+checkerboard score (pix2pix_hub.evaluation.metrics.checkerboard_score, dB) and detail inside the painted regions
 (region_detail: ~1 for a tinted copy, landscape photos ~7). Used for the default model's card:
 `python scripts/compare_default_models.py OLD_MODEL NEW_MODEL --output models/default/comparison.png`."""
 
@@ -15,8 +15,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, no install needed
 
 from pix2pix_hub import ImageTranslator
-from pix2pix_hub.images import image_grid, pil_to_tensor
-from pix2pix_hub.metrics import checkerboard_score, region_detail
+from pix2pix_hub.data.images import image_grid, pil_to_tensor
+from pix2pix_hub.evaluation.metrics import checkerboard_score, region_detail
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

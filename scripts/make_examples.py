@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, no install needed
 
-from pix2pix_hub.palette import SEGMENT_PALETTE as C  # noqa: E402
+from pix2pix_hub.data.palette import SEGMENT_PALETTE as C  # noqa: E402
 
 SIZE = 256
 OUT = Path(__file__).resolve().parent.parent / "examples"

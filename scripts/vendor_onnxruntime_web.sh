@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Vendor ONNX Runtime Web (npm, pinned) into pix2pix_hub/static/ort/ for the canvas's in-browser generator.
+# Vendor ONNX Runtime Web (npm, pinned) into pix2pix_hub/app/static/ort/ for the canvas's in-browser generator.
 # Only the WebAssembly build is copied (its ES module loader and SIMD wasm: ~15 MB); pass --webgpu to add the
 # WebGPU build too (another ~29 MB), which the page then uses where navigator.gpu is present.
 # Run from the repository root: scripts/vendor_onnxruntime_web.sh [--webgpu]; it rewrites VENDORED.md.
 set -euo pipefail
 VERSION=1.31.1
-DEST=pix2pix_hub/static/ort
+DEST=pix2pix_hub/app/static/ort
 FILES=(ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm)
 if [[ "${1:-}" == "--webgpu" ]]; then
   FILES+=(ort.webgpu.min.mjs ort-wasm-simd-threaded.asyncify.mjs ort-wasm-simd-threaded.asyncify.wasm)

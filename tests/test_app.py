@@ -12,8 +12,8 @@ from helpers import ROOT
 
 sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
+from pix2pix_hub import save_model_folder  # noqa: E402
 from pix2pix_hub.models import build_generator  # noqa: E402
-from pix2pix_hub.pretrained import save_model_folder  # noqa: E402
 
 from helpers import served_app  # noqa: E402
 
@@ -112,7 +112,7 @@ def test_cyclegan_directions(tiny_cyclegan):
 def test_canvas_palette_and_model_list(tiny_model):
     import gradio as gr
 
-    from pix2pix_hub.palette import SEGMENT_PALETTE
+    from pix2pix_hub.data.palette import SEGMENT_PALETTE
 
     demo = app.build_demo(tiny_model)
     canvas = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "canvas")
@@ -125,7 +125,7 @@ def test_canvas_palette_and_model_list(tiny_model):
 
 
 def test_translate_live(tiny_model):
-    from pix2pix_hub.sketch_canvas import decode_sketch, image_data_url
+    from pix2pix_hub.app.sketch_canvas import decode_sketch, image_data_url
 
     answer = app.translate_live({"sketch": image_data_url(sketch()), "model": tiny_model, "direction": "AtoB"})
     assert decode_sketch(answer["image"]).size == (128, 128) and "128×128 in" in answer["status"]
@@ -140,7 +140,7 @@ def test_translate_live(tiny_model):
 def test_live_requests_beyond_the_waiting_cap_are_busy_at_once(tiny_model, monkeypatch):
     import threading
 
-    from pix2pix_hub.sketch_canvas import image_data_url
+    from pix2pix_hub.app.sketch_canvas import image_data_url
 
     monkeypatch.setattr(app, "_LIVE_WAITING", threading.BoundedSemaphore(1))
     request = {"sketch": image_data_url(sketch()), "model": tiny_model}
@@ -244,8 +244,8 @@ def _launch(sync_api, p):
 
 
 def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
-    from pix2pix_hub.palette import SEGMENT_MEANINGS, SEGMENT_PALETTE
-    from pix2pix_hub.sketch_canvas import SHOWN, encode_sketch
+    from pix2pix_hub.app.sketch_canvas import SHOWN, encode_sketch
+    from pix2pix_hub.data.palette import SEGMENT_MEANINGS, SEGMENT_PALETTE
 
     palette = {_rgb(c) for c in SEGMENT_PALETTE.values()} | {(255, 255, 255)}
     wait = 20000  # ms, for every single wait below: the whole test stays far below a minute

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from pix2pix_hub import save_model_folder
 from pix2pix_hub.models import build_generator
-from pix2pix_hub.pretrained import save_model_folder
 
 from helpers import served_app
 

@@ -13,7 +13,7 @@ from helpers import ROOT, make_aligned_folder
 
 sys.path.insert(0, str(ROOT))
 import train  # noqa: E402
-from pix2pix_hub import evaluate  # noqa: E402
+from pix2pix_hub.evaluation import evaluate  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,14 @@ def test_resume_with_other_architecture_flags_names_them(data, tmp_path, capsys)
     line = one_line(capsys)
     assert "its networks do not fit this run's" in line and "saved with other --netG/--ngf" in line, line
     assert "damaged" not in line
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--tile", "64", "--overlap", "64"], "at most half"), (["--overlap", "-5"], "--overlap -5"),
+    (["--memory_budget", "-1"], "--memory_budget -1"), (["--tile", "5"], "--tile 5")])
+def test_bad_tiling_numbers_are_one_line(tmp_path, capsys, flags, expected):
+    """Issue 30 (5, 7): these were a ValueError traceback, a math domain error, or silently ignored (--tile 5)."""
+    from pix2pix_hub.inference import translate
+    code = translate.main(["--model", str(tmp_path), "--input", str(tmp_path), "--output", str(tmp_path / "o"), *flags])
+    assert code == 2
+    assert expected in one_line(capsys)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pix2pix_hub.browser_inference import ORT, BrowserModels, psnr_8bit, routes
+from pix2pix_hub.app.browser_inference import ORT, BrowserModels, psnr_8bit, routes
 from pix2pix_hub.models import build_generator
 from pix2pix_hub.pretrained import save_model_folder
 from pix2pix_hub.serving import ModelServer, ServeSettings

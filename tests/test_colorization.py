@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw
 
 from pix2pix_hub import ImageTranslator, build_generator, load_generator
 from pix2pix_hub.config import TrainConfig
+from pix2pix_hub.data.lab import model_to_rgb, rgb_to_lab, rgb_to_model
 from pix2pix_hub.errors import ConfigError
-from pix2pix_hub.lab import model_to_rgb, rgb_to_lab, rgb_to_model
 from pix2pix_hub.recipes import ColorizationRecipe
 
 from download_server import FileServer, mirror_env, zip_bytes
@@ -109,14 +109,14 @@ def test_translator_and_translate_colourise_grey_and_colour_photos(trained, tmp_
     diff = np.abs(np.asarray(eager(grey), np.int16) - np.asarray(translator(grey), np.int16)).max()
     assert diff <= 2, (translator.backend_name, diff)  # the fast path gives the same picture
 
-    from pix2pix_hub.translate import main
+    from pix2pix_hub.inference.translate import main
     grey.save(tmp_path / "grey.png")
     assert main(["--model", str(out), "--input", str(tmp_path / "grey.png"), "--output", str(tmp_path / "o")]) == 0
     assert Image.open(tmp_path / "o" / "grey.png").mode == "RGB"
 
 
 def test_evaluate_measures_the_colourised_photos(trained, tmp_path):
-    from pix2pix_hub.evaluate import evaluate
+    from pix2pix_hub.evaluation.evaluate import evaluate
 
     out, _ = trained
     photos = tmp_path / "photos"
@@ -137,7 +137,7 @@ def test_the_app_colourises_an_upload(trained):
 
 
 def test_a_reference_colorization_checkpoint_converts(tmp_path, capsys):
-    from pix2pix_hub.convert import main
+    from pix2pix_hub.loading.convert_command import main
 
     torch.manual_seed(0)
     reference = build_generator("unet_256", 1, 2, ngf=8, norm="batch").state_dict()  # the reference's names

@@ -15,9 +15,9 @@ from PIL import Image
 
 from pix2pix_hub import ImageTranslator, ResnetGenerator, load_generator
 from pix2pix_hub.config import parse_args
-from pix2pix_hub.data import load_image_dataset
-from pix2pix_hub.losses import patch_nce_logits
+from pix2pix_hub.data.datasets import load_image_dataset
 from pix2pix_hub.recipes import CUTRecipe, FastCUTRecipe
+from pix2pix_hub.recipes.losses import patch_nce_logits
 
 from helpers import ROOT, make_pair, run_train, scalars
 

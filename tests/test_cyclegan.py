@@ -11,7 +11,7 @@ from PIL import Image
 
 from pix2pix_hub import ImageTranslator, ModelLoadError, ResnetGenerator, load_generator
 from pix2pix_hub.config import DataConfig
-from pix2pix_hub.data import load_image_dataset
+from pix2pix_hub.data.datasets import load_image_dataset
 
 from helpers import ROOT, make_ab_folders, make_unpaired_folders, run_train
 

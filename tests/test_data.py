@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from pix2pix_hub.config import DataConfig
-from pix2pix_hub.data import DataError, load_image_dataset
+from pix2pix_hub.data.datasets import DataError, load_image_dataset
 
 from helpers import (
     ROOT,
@@ -216,8 +216,8 @@ def test_bad_file_skipped_and_counted(tmp_path, kind):
 
 def test_bad_file_met_during_training_in_a_large_dataset(tmp_path, monkeypatch):
     """Datasets over EAGER_CHECK_LIMIT images are not checked up front: a bad file is met when its item is read."""
-    import pix2pix_hub.data
-    monkeypatch.setattr(pix2pix_hub.data, "EAGER_CHECK_LIMIT", 0)
+    import pix2pix_hub.data.datasets
+    monkeypatch.setattr(pix2pix_hub.data.datasets, "EAGER_CHECK_LIMIT", 0)
     root = make_aligned_folder(tmp_path / "facades", n=3, size=32, splits=("train",))
     bad, _ = write_bad("truncated JPEG", root / "train" / "000.png")
     (root / "train" / "000.png").unlink()

@@ -5,8 +5,8 @@ import numpy as np
 from PIL import Image
 
 from pix2pix_hub.config import DataConfig
-from pix2pix_hub.data import load_image_dataset
-from pix2pix_hub.images import open_image
+from pix2pix_hub.data.datasets import load_image_dataset
+from pix2pix_hub.data.images import open_image
 
 ROTATE_270 = 6  # EXIF: "rotate 90° clockwise to display" (a phone held upright)
 AS_STORED = dict(preprocess="none", no_flip=True, serial_batches=True)

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from pix2pix_hub.config import DataConfig
-from pix2pix_hub.data import load_image_dataset
+from pix2pix_hub.data.datasets import load_image_dataset
 
 WIDTH, HEIGHT = 82, 58  # not square, and neither side a multiple of 4
 

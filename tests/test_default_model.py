@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from pix2pix_hub import ImageTranslator
-from pix2pix_hub.metrics import checkerboard_score
+from pix2pix_hub.evaluation.metrics import checkerboard_score
 
 from helpers import ROOT, served_app
 

@@ -1,4 +1,4 @@
-"""Downloads by name (pix2pix_hub/downloads.py) against a real HTTP server on loopback (tests/download_server.py)
+"""Downloads by name (pix2pix_hub/hub/downloads.py) against a real HTTP server on loopback (tests/download_server.py)
 serving archives made here with the real names and layouts: facades.tar.gz (facades/train|val|test, aligned A|B)
 and horse2zebra.zip (horse2zebra/trainA|trainB|testA|testB)."""
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from pix2pix_hub import downloads
 from pix2pix_hub.config import DataConfig
-from pix2pix_hub.data import load_image_dataset
-from pix2pix_hub.downloads import DownloadError, dataset_folder, lookup
+from pix2pix_hub.data.datasets import load_image_dataset
+from pix2pix_hub.hub import downloads
+from pix2pix_hub.hub.downloads import DownloadError, dataset_folder, lookup
 
 from download_server import FileServer, SilentServer, mirror_env, refused_url, tar_gz, zip_bytes
 from helpers import ROOT, make_aligned_folder, make_unpaired_folders
@@ -237,7 +237,7 @@ def test_a_full_disk_is_one_line_and_the_next_run_continues(server, archives, tm
     env = {**os.environ, **mirror_env(server.url), downloads.CACHE_ENV: str(tmp_path / "cache")}
     # downloads.py (and errors.py) without the package's __init__, so the subprocess starts without torch
     loader = ("import sys, types; package = sys.modules['pix2pix_hub'] = types.ModuleType('pix2pix_hub'); "
-              "package.__path__ = ['pix2pix_hub']; from pix2pix_hub.downloads import main; "
+              "package.__path__ = ['pix2pix_hub']; from pix2pix_hub.hub.downloads import main; "
               "sys.exit(main(['pix2pix:facades']))")
     command = [sys.executable, "-c", loader]
     limit = len(archives[FACADES]) // 2

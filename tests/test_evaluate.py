@@ -14,10 +14,10 @@ from skimage.metrics import structural_similarity
 
 from pix2pix_hub import save_model_folder
 from pix2pix_hub.config import DataConfig
-from pix2pix_hub.data import load_image_dataset
-from pix2pix_hub.evaluate import DistributionMetrics, evaluate, main
-from pix2pix_hub.hub import metrics_to_eval_results
-from pix2pix_hub.metrics import PSNR_CAP_DB, cycle_metrics, paired_metrics
+from pix2pix_hub.data.datasets import load_image_dataset
+from pix2pix_hub.evaluation.evaluate import DistributionMetrics, evaluate, main
+from pix2pix_hub.evaluation.metrics import PSNR_CAP_DB, cycle_metrics, paired_metrics
+from pix2pix_hub.hub.training_output import metrics_to_eval_results
 from pix2pix_hub.models import build_generator
 
 from helpers import make_aligned_folder, make_unpaired_folders

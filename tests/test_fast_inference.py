@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix_hub import ImageTranslator, fast_inference
-from pix2pix_hub.fast_inference import ATOL, build_backend, cached_onnx
+from pix2pix_hub import ImageTranslator, save_model_folder
+from pix2pix_hub.inference import fast as fast_inference
+from pix2pix_hub.inference.fast import ATOL, build_backend, cached_onnx
 from pix2pix_hub.models import build_generator, init_weights
-from pix2pix_hub.pretrained import save_model_folder
 
 from helpers import ROOT
 

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
+from pix2pix_hub import ModelLoadError, load_generator, save_model_folder
 from pix2pix_hub.models import build_generator
-from pix2pix_hub.pretrained import ModelLoadError, load_generator, save_model_folder
 
 
 def downloaded(cache_dir) -> list[str]:

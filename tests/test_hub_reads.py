@@ -11,7 +11,7 @@ import datasets
 import pytest
 
 from pix2pix_hub.config import DataConfig
-from pix2pix_hub.data import DataError, load_image_dataset
+from pix2pix_hub.data.datasets import DataError, load_image_dataset
 
 from helpers import ROOT, make_parquet_dataset
 from hub_server import client_env, free_port, patch_clients

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pix2pix_hub.images import MAX_PIXELS, BadImageError, open_image, pil_to_tensor, tensor_to_pil
+from pix2pix_hub.data.images import MAX_PIXELS, BadImageError, open_image, pil_to_tensor, tensor_to_pil
 
 from helpers import bomb, png_bytes
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from test_checkpoints import ENV, assert_same, command, train_tiny, weights
 
-from pix2pix_hub.training import list_checkpoints
+from pix2pix_hub.training.loop import list_checkpoints
 
 from helpers import ROOT, make_aligned_folder
 

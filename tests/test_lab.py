@@ -1,4 +1,4 @@
-"""pix2pix_hub/lab.py against scikit-image's rgb2lab/lab2rgb (what the reference's colorization uses)."""
+"""pix2pix_hub/data/lab.py against scikit-image's rgb2lab/lab2rgb (what the reference's colorization uses)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import skimage.color
 import skimage.data
 import torch
 
-from pix2pix_hub.lab import lab_to_rgb, model_to_rgb, rgb_to_lab, rgb_to_model
+from pix2pix_hub.data.lab import lab_to_rgb, model_to_rgb, rgb_to_lab, rgb_to_model
 
 
 def nchw(image: np.ndarray, dtype=torch.float64) -> torch.Tensor:

@@ -1,6 +1,6 @@
 import torch
 
-from pix2pix_hub.losses import GANLoss, ImagePool
+from pix2pix_hub.recipes.losses import GANLoss, ImagePool
 
 
 def test_pool_fills_then_returns_history_about_half_the_time():

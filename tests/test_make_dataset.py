@@ -4,8 +4,8 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pix2pix_hub.make_dataset import make_paired_dataset, to_edges, to_landscape_segments, to_segments
-from pix2pix_hub.palette import SEGMENT_PALETTE, palette_array
+from pix2pix_hub.data.make_dataset import make_paired_dataset, to_edges, to_landscape_segments, to_segments
+from pix2pix_hub.data.palette import SEGMENT_PALETTE, palette_array
 
 
 def landscape(size=(320, 240)) -> Image.Image:

@@ -1,10 +1,10 @@
-"""pix2pix_hub.metrics: the spectral checkerboard score and region detail (the paired metrics: test_evaluate)."""
+"""pix2pix_hub.evaluation.metrics: the spectral checkerboard score and region detail (the paired metrics: test_evaluate)."""
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from pix2pix_hub.metrics import checkerboard_score, region_detail
+from pix2pix_hub.evaluation.metrics import checkerboard_score, region_detail
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "meadow.png"
 

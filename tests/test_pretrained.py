@@ -14,10 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix_hub import ImageTranslator, ModelLoadError, load_generator
+from pix2pix_hub import ImageTranslator, ModelLoadError, load_generator, save_model_folder
 from pix2pix_hub.models import UnetGenerator, build_generator
 from pix2pix_hub.models.base import WeightMismatchError
-from pix2pix_hub.pretrained import save_model_folder
 
 from helpers import ROOT
 from hub_server import client_env, free_port, patch_clients

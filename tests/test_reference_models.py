@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 
 from pix2pix_hub import ImageTranslator, build_generator, load_generator
-from pix2pix_hub.convert import main as convert_main
-from pix2pix_hub.downloads import CACHE_ENV
+from pix2pix_hub.hub.downloads import CACHE_ENV
+from pix2pix_hub.loading.convert_command import main as convert_main
 
 from download_server import FileServer, mirror_env
 

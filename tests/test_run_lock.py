@@ -11,7 +11,7 @@ import time
 import pytest
 from test_checkpoints import ENV, command, error_line, weights
 
-from pix2pix_hub.run_lock import LOCK_FILE, RunLock, RunLockError, process_start_time
+from pix2pix_hub.training.run_lock import LOCK_FILE, RunLock, RunLockError, process_start_time
 
 from helpers import ROOT, make_aligned_folder
 
@@ -78,7 +78,7 @@ def test_pid_reuse_and_another_host(tmp_path):
         assert lock.notice and f"PID {parent}" in lock.notice and "no longer running" in lock.notice
         assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
         # Held by this process: a second RunLock in another process refuses (flock), naming it.
-        result = subprocess.run([sys.executable, "-c", "import sys; from pix2pix_hub.run_lock import RunLock\n"
+        result = subprocess.run([sys.executable, "-c", "import sys; from pix2pix_hub.training.run_lock import RunLock\n"
                                  "RunLock(sys.argv[1]).acquire()", str(tmp_path)], cwd=ROOT, capture_output=True,
                                 text=True, timeout=60)
         assert result.returncode == 1 and f"PID {os.getpid()} on host" in result.stderr, result.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""pix2pix_hub/sketch_canvas.py: the canvas value (a PNG data URL) in and out, the legend's palette, bad input.
+"""pix2pix_hub/app/sketch_canvas.py: the canvas value (a PNG data URL) in and out, the legend's palette, bad input.
 The canvas itself, in a real browser, is tested in test_app.py."""
 import base64
 import io
@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pix2pix_hub.palette import SEGMENT_MEANINGS, SEGMENT_PALETTE, palette_array
-from pix2pix_hub.sketch_canvas import (
+from pix2pix_hub.app.sketch_canvas import (
     MAX_SKETCH_SIDE,
     SHOWN,
     SketchError,
@@ -18,6 +17,7 @@ from pix2pix_hub.sketch_canvas import (
     palette_entries,
     snap_to_palette,
 )
+from pix2pix_hub.data.palette import SEGMENT_MEANINGS, SEGMENT_PALETTE, palette_array
 
 
 def data_url(image: Image.Image, fmt: str = "PNG") -> str:

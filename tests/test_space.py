@@ -12,9 +12,9 @@ from huggingface_hub import metadata_load
 from packaging.requirements import Requirement
 
 from pix2pix_hub import __main__ as cli
-from pix2pix_hub import space
+from pix2pix_hub import save_model_folder
+from pix2pix_hub.app import space
 from pix2pix_hub.models import build_generator
-from pix2pix_hub.pretrained import save_model_folder
 
 from helpers import ROOT
 
@@ -37,8 +37,8 @@ def space_folder(tmp_path_factory):
 
 def test_folder_files(space_folder):
     names = {p.relative_to(space_folder).as_posix() for p in space_folder.rglob("*") if p.is_file()}
-    assert {"app.py", "README.md", "requirements.txt", "pix2pix_hub/__init__.py", "pix2pix_hub/inference.py",
-            "pix2pix_hub/models/unet.py", "pix2pix_hub/make_dataset.py"} <= names
+    assert {"app.py", "README.md", "requirements.txt", "pix2pix_hub/__init__.py", "pix2pix_hub/inference/translator.py",
+            "pix2pix_hub/models/unet.py", "pix2pix_hub/data/make_dataset.py"} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     examples = sorted(p.name for p in (ROOT / "examples").glob("*.png"))
     assert sorted(n.split("/")[1] for n in names if n.startswith("examples/")) == examples

@@ -1,5 +1,5 @@
 """--streaming: parquet datasets served by the loopback Hub server (tests/hub_server.py) and read as a stream
-(pix2pix_hub/streaming.py): the pipeline in-process, then real train.py runs."""
+(pix2pix_hub/data/streaming.py): the pipeline in-process, then real train.py runs."""
 
 import io
 import shutil
@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from pix2pix_hub.config import DataConfig, parse_args
-from pix2pix_hub.data import DataError, load_image_dataset
+from pix2pix_hub.data.datasets import DataError, load_image_dataset
 
 from helpers import key, make_metadata_folder, make_pair, run_train, stream_config, take
 
@@ -182,7 +182,7 @@ WORKERS_SCRIPT = """
 import sys, torch
 sys.path.insert(0, "tests")
 from helpers import key, stream_config, take
-from pix2pix_hub.data import load_image_dataset
+from pix2pix_hub.data.datasets import load_image_dataset
 dataset = load_image_dataset(stream_config(sys.argv[1], preprocess="none", no_flip=True), paired=True, seed=0)
 batches = take(torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2), 4)  # endless: two passes
 print([tuple(batch["A"].shape) for batch in batches], len({key(a) for batch in batches for a in batch["A"]}))
@@ -237,7 +237,7 @@ def test_unpaired_streams_by_domain_column_and_from_two_datasets(local_hub, tmp_
 @pytest.mark.parametrize("on_bad_image", ["error", "skip"])
 def test_resume_items_continues_the_stream_exactly(local_hub, tmp_path, monkeypatch, paired, on_bad_image):
     """What train.py does on resume: the dataset passes over the items trained on (error: without decoding them)."""
-    from pix2pix_hub import streaming
+    from pix2pix_hub.data import streaming
 
     bad_rows = (1,) if on_bad_image == "skip" else ()
     repo = serve_pairs(local_hub, tmp_path, f"stream/resume-{paired}-{on_bad_image}", n=5, bad_rows=bad_rows)

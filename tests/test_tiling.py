@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.highres import low_pass as smooth  # low-pass random weights: a seam or colour step shows
-from pix2pix_hub import tiling
+from pix2pix_hub.inference import tiling
 from pix2pix_hub.models import build_generator, init_weights
 
 

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from pix2pix_hub.config import OptimConfig, TrainConfig
-from pix2pix_hub.training import lr_factor
+from pix2pix_hub.training.loop import lr_factor
 
 from helpers import ROOT, make_aligned_folder, make_unpaired_folders, run_train, scalars
 
@@ -122,7 +122,7 @@ def hub_calls(monkeypatch):
     each call (and the folder's file list as it was when uploaded); no server is needed."""
     from types import SimpleNamespace
 
-    from pix2pix_hub import hub
+    import huggingface_hub as hub
     calls = []
 
     def create_repo(repo_id, **kwargs):
@@ -151,7 +151,7 @@ def hub_calls(monkeypatch):
 
 def train_in_process(*args):
     from pix2pix_hub.config import parse_args
-    from pix2pix_hub.training import train
+    from pix2pix_hub.training.loop import train
     return train(parse_args([str(a) for a in args]))
 
 
@@ -203,7 +203,7 @@ def test_preprocess_none_trains_a_unet_on_sizes_it_cannot_take_as_they_are(tmp_p
 
 
 def test_resume_from_checkpoint_takes_a_folder_or_its_name(tmp_path):
-    from pix2pix_hub.checkpoints import STATE_FILE, find_checkpoint
+    from pix2pix_hub.training.checkpoints import STATE_FILE, find_checkpoint
     for step in (2, 4, 10):
         (tmp_path / f"checkpoint-{step}").mkdir()
         (tmp_path / f"checkpoint-{step}" / STATE_FILE).write_text(json.dumps({"step": step}))

@@ -11,11 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix_hub import ImageTranslator
-from pix2pix_hub.images import BadImageError, open_image, read_array, write_array
+from pix2pix_hub import ImageTranslator, save_model_folder
+from pix2pix_hub.data.images import BadImageError, open_image, read_array, write_array
+from pix2pix_hub.inference.translate import main
 from pix2pix_hub.models import build_generator, init_weights
-from pix2pix_hub.pretrained import save_model_folder
-from pix2pix_hub.translate import main
 
 from helpers import ROOT
 

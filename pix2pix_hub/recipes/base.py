@@ -1,6 +1,6 @@
 """What a training recipe is: its networks, optimizers, one training step and a validation grid.
 
-The training loop (`pix2pix_hub.training`) knows nothing else about pix2pix, CycleGAN or CUT.
+The training loop (`pix2pix_hub.training.loop`) knows nothing else about pix2pix, CycleGAN or CUT.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from PIL import Image
 from torch import nn
 
 from ..config import TrainConfig
-from ..images import image_grid
-from ..losses import ImagePool, NonFiniteLossError
+from ..data.images import image_grid
 from ..models import Generator, build_discriminator, build_generator, init_weights
+from .losses import ImagePool, NonFiniteLossError
 
 
 class Recipe:

@@ -2,7 +2,7 @@
 photo in Lab colour space (1 channel in) to its ab channels (2 out), trained on any folder of colour photos.
 
 The data loader gives each photo as RGB (A and B the same image, one crop and flip); the Lab conversion happens
-here, on the batch, on the device (pix2pix_hub/lab.py: skimage's formulas and the reference's scaling, L / 50 - 1
+here, on the batch, on the device (pix2pix_hub/data/lab.py: skimage's formulas and the reference's scaling, L / 50 - 1
 and ab / 110). Validation grids, metrics and the translator show RGB: the input's L with the predicted ab.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 
 from ..config import TrainConfig
+from ..data.lab import model_to_rgb, rgb_to_model
 from ..errors import ConfigError
-from ..lab import model_to_rgb, rgb_to_model
 from .pix2pix import Pix2PixRecipe
 
 

@@ -20,9 +20,9 @@ import torch
 
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..losses import GANLoss, patch_nce_loss
 from ..models import PatchSampler, init_weights
 from .base import Recipe
+from .losses import GANLoss, patch_nce_loss
 
 
 class CUTRecipe(Recipe):

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TrainConfig
-from ..losses import GANLoss, ImagePool
 from .base import Recipe
+from .losses import GANLoss, ImagePool
 
 
 class Pix2PixRecipe(Recipe):

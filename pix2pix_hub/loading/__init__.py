@@ -1,0 +1,1 @@
+"""From a model's name to a generator: resolving names, converting reference checkpoints, loading folders."""

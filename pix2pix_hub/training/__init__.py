@@ -1,0 +1,1 @@
+"""The training loop (Accelerate), checkpoints, interrupts and the run lock."""
