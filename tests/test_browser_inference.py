@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from pix2pix_hub.app.browser_inference import ORT, BrowserModels, psnr_8bit, routes
+from pix2pix_hub.app.serving import ModelServer, ServeSettings
 from pix2pix_hub.models import build_generator
-from pix2pix_hub.pretrained import save_model_folder
-from pix2pix_hub.serving import ModelServer, ServeSettings
+from pix2pix_hub.models.folder import save_model_folder
 
 from helpers import ROOT, served_app
 
