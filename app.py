@@ -18,7 +18,9 @@ import numpy as np
 from PIL import Image
 
 from pix2pix_hub import ModelLoadError
+from pix2pix_hub.app import gallery, gallery_app
 from pix2pix_hub.app.decode import Budget, decode_editor_value, decode_image
+from pix2pix_hub.app.gallery_store import GalleryStore
 from pix2pix_hub.app.serving import BodyLimit, ModelServer, ServeSettings, upload_refusal
 from pix2pix_hub.app.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
 from pix2pix_hub.data.images import BadImageError
@@ -57,21 +59,45 @@ BLANK_UPLOAD = "The upload is one flat colour: nothing to translate. Upload a ph
 
 
 _SERVER: ModelServer | None = None
+_STORE: GalleryStore | None = None
 
 
 def server() -> ModelServer:
     """The app's models and limits: Space mode when SPACE_ID is set (or after main(["--public"]))."""
     global _SERVER
     if _SERVER is None:
-        _SERVER = ModelServer(ServeSettings.from_env(False, listed_models()), ROOT, APP_MEMORY_BUDGET)
+        _SERVER = new_server(ServeSettings.from_env(False, listed_models()))
     return _SERVER
 
 
+def new_server(settings: ServeSettings) -> ModelServer:
+    """The model server, with the gallery's names resolved to their converted folders (gallery_store)."""
+    made = ModelServer(settings, ROOT, APP_MEMORY_BUDGET)
+    made.alias = lambda model_id: str(store().folder(model_id)) if gallery.entry(model_id) else None
+    return made
+
+
+def store() -> GalleryStore:
+    """The gallery's weights: fetched on first use, within the PIX2PIX_GALLERY_* bounds (gallery_store.py)."""
+    global _STORE
+    if _STORE is None:
+        _STORE = GalleryStore()
+    return _STORE
+
+
 def listed_models() -> list[str]:
-    """The models offered in the list: the default, the examples, and model folders under models/."""
+    """The models offered in the list: the default, the examples, model folders under models/, the gallery."""
     default = os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
     bundled = sorted(f"models/{p.parent.name}" for p in (ROOT / "models").glob("*/config.json"))
-    return list(dict.fromkeys([default, DEFAULT_MODEL] + EXAMPLE_MODELS + bundled))
+    return list(dict.fromkeys([default, DEFAULT_MODEL] + EXAMPLE_MODELS + bundled + gallery.names()))
+
+
+def gallery_pending(model_id: str) -> str | None:
+    """A line while a gallery entry's weights are not here yet (their download is started), else None."""
+    if gallery.entry(model_id) is None or store().is_ready(model_id):
+        return None
+    store().start(model_id)
+    return store().line(model_id) or None
 
 
 def load_translator(model_id: str, direction: str | None, resolution: str = "default"):
@@ -114,6 +140,9 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
     refusal = server().refusal(model_id)
     if refusal:
         return None, f"⚠️ {refusal}"
+    pending = gallery_pending(model_id)
+    if pending:
+        return None, pending
     try:
         image = to_input_image(value)
     except BadImageError as error:
@@ -161,6 +190,9 @@ def direction_choices(model_id: str):
     refusal = server().refusal(model_id)
     if refusal:
         return [("A → B", "AtoB")], False, f"⚠️ {refusal}"
+    pending = gallery_pending(model_id)
+    if pending:
+        return [("A → B", "AtoB")], False, pending
     try:
         config = model_config(model_id)
     except Exception as error:  # noqa: BLE001
@@ -169,7 +201,8 @@ def direction_choices(model_id: str):
         a = config.get("domain_a_name") or "A"
         b = config.get("domain_b_name") or "B"
         return [(f"{a} → {b}", "AtoB"), (f"{b} → {a}", "BtoA")], True, f"Model `{model_id}` (CycleGAN {a} ↔ {b})"
-    return [("A → B", "AtoB")], False, f"Model `{model_id}` ({config.get('model_type', 'pix2pix')})"
+    described = gallery_app.describe(model_id)  # a gallery entry: what it makes, its source and licence
+    return [("A → B", "AtoB")], False, described or f"Model `{model_id}` ({config.get('model_type', 'pix2pix')})"
 
 
 def model_choices(model: str) -> list[str]:
@@ -227,6 +260,9 @@ def fetch_operator_model(model: str) -> None:
     from pix2pix_hub.hub.downloads import is_known
     from pix2pix_hub.loading.resolve import resolve_model_folder
 
+    if gallery.entry(model):  # fetched in the background: the page shows its progress meanwhile
+        store().start(model)
+        return
     if not (ROOT / model).exists() and not Path(model).exists() and is_known(model, "model"):
         resolve_model_folder(model)
 
@@ -250,7 +286,9 @@ def build_demo(model: str | None = None):
     # Gradio's cache (uploads, outputs) swept: files older than PIX2PIX_CACHE_SECONDS go.
     with gr.Blocks(title="pix2pix-hub", delete_cache=server().settings.cache_sweep) as demo:
         gr.Markdown("# pix2pix-hub\nPaint a landscape with the colours below (each one names what it paints), "
-                    "or upload an image: the translation updates at the end of every stroke.")
+                    "or upload an image: the translation updates at the end of every stroke. The model list also "
+                    "holds the reference's pretrained pix2pix and CycleGAN models (a shoe from a line drawing, a "
+                    "building from a label map, zebras from horses...), each with the input tool it needs.")
         with gr.Row():
             model_box = gr.Dropdown(choices, value=model, label="Model" if public else "Model (folder or Hub id)",
                                     allow_custom_value=not public, scale=3)
@@ -259,7 +297,8 @@ def build_demo(model: str | None = None):
         model_status = gr.Markdown(status0, elem_id="model-status")
         with gr.Tabs() as tabs:
             with gr.Tab("Draw", id="draw") as draw_tab:
-                canvas = sketch_canvas(size, translate_live, model, elem_id="canvas")
+                canvas = sketch_canvas(size, translate_live, model, elem_id="canvas",
+                                       **gallery_app.canvas_props(model))
             with gr.Tab("Upload", id="upload") as upload_tab:
                 with gr.Row():
                     upload = ImageFile(type="filepath", label="Upload a photo or sketch", sources=["upload", "clipboard"],
@@ -292,9 +331,34 @@ def build_demo(model: str | None = None):
             return (gr.update(model=m, direction=d, resolution=r, result=image_data_url(image), status=status),
                     gr.update(), gr.update())
 
+        entry_examples = gr.Dataset(components=[gr.Image(type="filepath", visible=False)], type="index",
+                                    samples=[[p] for p in gallery_app.examples(ROOT, model)], elem_id="entry-examples",
+                                    label="This model's examples: a drawing opens on the canvas, a photo as the upload",
+                                    visible=bool(gallery_app.examples(ROOT, model)))
+
         def on_model(m):
+            """-> (direction, status, canvas, tabs, last, examples): the entry's tool and examples, and while
+            its weights download, the progress (bytes of total) in the status line."""
+            props = gallery_app.canvas_props(m if isinstance(m, str) else "")
+            photo = props["kind"] == "photo"
+            files = gallery_app.examples(ROOT, m) if isinstance(m, str) and server().settings.allows(m) else []
+            rest = (gr.update(**props, model=m), gr.Tabs(selected="upload" if photo else "draw"),
+                    "upload" if photo else "sketch", gr.Dataset(samples=[[p] for p in files], visible=bool(files)))
+            for line in gallery_app.progress_lines(store(), m) if server().settings.allows(m) else ():
+                yield gr.update(), line, *rest
             dc, vis, st = direction_choices(m)
-            return gr.update(choices=dc, value="AtoB", visible=vis), st
+            yield gr.update(choices=dc, value="AtoB", visible=vis), st, *rest
+
+        def on_example(index, m):
+            """An entry's example: a drawing onto the canvas (snapped to its palette there), a photo as the upload."""
+            files = gallery_app.examples(ROOT, m) if isinstance(m, str) and server().settings.allows(m) else []
+            if not isinstance(index, int) or not 0 <= index < len(files):
+                return gr.update(), gr.update(), gr.update(), gr.update()
+            if gallery_app.canvas_props(m)["kind"] == "photo":
+                return gr.Tabs(selected="upload"), "upload", gr.update(), files[index]
+            with Image.open(files[index]) as image:
+                value = image_data_url(image.convert("RGB").resize((size, size), Image.NEAREST))
+            return gr.Tabs(selected="draw"), "sketch", gr.update(value=value), gr.update()
 
         # Live drawing needs no event here: the canvas calls translate_live itself, once per stroke end.
         draw_tab.select(lambda: "sketch", None, last, show_progress="hidden", queue=False, api_visibility="private")
@@ -309,9 +373,11 @@ def build_demo(model: str | None = None):
         # /translate(sketch, upload, model, direction, resolution) -> (image, status).
         run_btn.click(run, everything, outputs, show_progress_on=[output], api_visibility="private")
         api_trigger.click(translate_either, [canvas, upload, *settings], [output, timing], api_name="translate")
-        model_box.change(on_model, model_box, [direction, model_status], show_progress="hidden",
-                         api_visibility="private").then(run, everything, outputs, show_progress="hidden",
-                                                        api_visibility="private")
+        model_box.change(on_model, model_box, [direction, model_status, canvas, tabs, last, entry_examples],
+                         show_progress="hidden", api_visibility="private").then(
+            run, everything, outputs, show_progress="hidden", api_visibility="private")
+        entry_examples.click(on_example, [entry_examples, model_box], [tabs, last, canvas, upload],
+                             show_progress="hidden", api_visibility="private")
         direction.change(run, everything, outputs, show_progress="hidden", api_visibility="private")
         resolution.change(run, everything, outputs, show_progress="hidden", api_visibility="private")
     # Room for bursts (50 clients at once are tested) without unbounded memory; 2 at a time on a 2-core Space.
@@ -343,7 +409,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     global _SERVER
     settings = ServeSettings.from_env(args.public, ([args.model] if args.model else []) + listed_models())
-    _SERVER = ModelServer(settings, ROOT, APP_MEMORY_BUDGET)
+    _SERVER = new_server(settings)
     demo = build_demo(args.model)
     threading.Thread(target=warm_up, args=(args.model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL,),
                      daemon=True, name="warm-up").start()
@@ -357,6 +423,9 @@ def main(argv=None):
         body_limit = settings.upload_bytes + 2**20  # (multipart framing; gradio's own check names the file's limit)
         launch = dict(max_file_size=settings.upload_bytes, app_kwargs={"middleware": [
             Middleware(BodyLimit, max_bytes=body_limit, message=upload_refusal(settings.upload_bytes))]})
+    from pix2pix_hub.app.browser_inference import BrowserModels, routes  # the canvas's model in the visitor's browser
+
+    launch.setdefault("app_kwargs", {})["routes"] = routes(BrowserModels(_SERVER))
     demo.launch(server_name="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1", server_port=args.port,
                 share=args.share.lower() in ("yes", "true", "1"), css=CSS, **launch)
 

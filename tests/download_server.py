@@ -167,3 +167,32 @@ def zip_bytes(folder, arcname: str) -> bytes:
         for path in sorted(Path(folder).rglob("*")):
             archive.write(path, f"{arcname}/{path.relative_to(folder).as_posix()}")
     return buffer.getvalue()
+
+
+# -- a stand-in of the reference's model servers for the app's gallery ---------------------------------
+def reference_pth(netG: str, norm: str, ngf: int = 4, seed: int = 0) -> bytes:
+    """A generator's .pth as the reference saves it (a plain state_dict, its key names), small (ngf 4)."""
+    import io
+
+    import torch
+
+    from pix2pix_hub.models import build_generator
+
+    torch.manual_seed(seed)
+    state = build_generator(netG, 3, 3, ngf=ngf, norm=norm, use_dropout=netG.startswith("unet")).state_dict()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def gallery_files(names) -> dict[str, bytes]:
+    """{server path: .pth} for the gallery entries `names`, where the reference's servers keep them."""
+    from pix2pix_hub.app.gallery import entry
+
+    files = {}
+    for seed, name in enumerate(names):
+        item = entry(name)
+        path = MIRROR_PATHS[f"PIX2PIX_HUB_{item.family.upper()}_MODELS_URL"]
+        norm = "batch" if item.netG.startswith("unet") else "instance"
+        files[f"{path}/{name}.pth"] = reference_pth(item.netG, norm, seed=seed)
+    return files

@@ -198,6 +198,8 @@ class LivePage:
     def __init__(self, page):
         self.page, self.sent, self.joins = page, [], []
         page.on("request", self._request)
+        # These tests are about the server path: the visitor's switch for browser inference (test_browser_inference)
+        page.add_init_script("localStorage.setItem('pix2pix-hub-browser-inference', 'off')")
 
     def _request(self, request):
         if "/component_server" in request.url:

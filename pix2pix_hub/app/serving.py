@@ -12,7 +12,8 @@ Space mode is on when `SPACE_ID` is set (Hugging Face sets it in every Space) or
   (pix2pix_hub/decode.py);
 - messages never show a server path.
 Both modes keep loaded models within `PIX2PIX_MEMORY_MB` (default 1024 in a Space, 4096 locally), least
-recently used first out, counted in bytes; a model loads beside requests to the others (no global lock).
+recently used first out, counted in bytes, and at most `PIX2PIX_MAX_MODELS` (default 4) of them; a model loads
+beside requests to the others (no global lock).
 Gradio's file cache (uploads, outputs) is swept: files older than `PIX2PIX_CACHE_SECONDS` (default 300) go.
 """
 
@@ -53,6 +54,7 @@ class ServeSettings:
     model_bytes: int | None  # one model's parameters, from its config.json; also its download cap
     upload_bytes: int | None  # an upload, or any request body
     max_pixels: int  # all the images of one request together, from their headers
+    max_models: int = 4  # generators in memory at once (a visitor touring the gallery)
     max_layers: int = 16  # a sketch's layers (the ImageEditor value of /translate_sketch)
     cache_seconds: int = 300  # how long Gradio's cache keeps an upload or an output
 
@@ -71,6 +73,7 @@ class ServeSettings:
             model_bytes=int(env_number("PIX2PIX_MODEL_MB", 512) * MIB) if public else None,
             upload_bytes=int(env_number("PIX2PIX_MAX_UPLOAD_MB", 20) * MIB) if public else None,
             max_pixels=int(env_number("PIX2PIX_MAX_PIXELS", 40e6)),
+            max_models=int(env_number("PIX2PIX_MAX_MODELS", 4)),
             max_layers=int(env_number("PIX2PIX_MAX_LAYERS", 16)),
             cache_seconds=int(env_number("PIX2PIX_CACHE_SECONDS", 300)))
 
@@ -87,8 +90,8 @@ class ModelCache:
     Failed loads are not kept: the next request tries again.
     """
 
-    def __init__(self, budget: int):
-        self.budget = budget
+    def __init__(self, budget: int, max_items: int | None = None):
+        self.budget, self.max_items = budget, max_items
         self.lock = threading.Lock()
         self.loaded: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         self.loading: dict[Hashable, Future] = {}
@@ -129,7 +132,8 @@ class ModelCache:
 
     def evict(self, keep: Hashable | None = None) -> None:
         """Drop least recently used models until the loaded ones and the loads under way fit the budget."""
-        while self.loaded and self.used() > self.budget:
+        while self.loaded and (self.used() > self.budget
+                               or (self.max_items is not None and len(self.loaded) > self.max_items)):
             oldest = next(iter(self.loaded))
             if oldest == keep:
                 break
@@ -152,8 +156,10 @@ class ModelServer:
 
         self.settings, self.root = settings, Path(root)
         self.memory_budget = memory_budget  # per request: larger passes run in tiles (ImageTranslator)
-        self.cache = ModelCache(settings.memory_bytes)
+        self.cache = ModelCache(settings.memory_bytes, settings.max_models)
         self.configs: OrderedDict[str, dict] = OrderedDict()  # (a few KB each, at most MAX_CONFIGS)
+        # name -> folder for names the app resolves itself (the gallery: gallery_store), None for the others
+        self.alias: Callable[[str], str | None] | None = None
 
     def path(self, model_id: str) -> str:
         """A folder under the app's root by its relative name, else the id as given (a Hub id or a path); one of
@@ -165,6 +171,9 @@ class ModelServer:
         from ..hub.downloads import is_known
         from ..loading.resolve import resolve_model_folder
 
+        alias = self.alias(model_id) if self.alias else None
+        if alias:
+            return alias
         local = self.root / model_id
         if not Path(model_id).is_absolute() and local.exists():
             return str(local)

@@ -8,7 +8,8 @@ as a small PNG data URL (a few KB: the Translate button's input) and makes ONE r
 beside the drawing. Brushes stamp hard-edged discs, so the model only ever sees the palette colours it was trained
 on; the screen may show a colour tinted (`shown`) to be visible on white.
 
-Props the page reads: size, brush_size, palette; model, direction and resolution (sent with each request, set by
+Props the page reads: size, brush_size, palette, kind (landscape / edges / labels / photo: static/sketch_kinds.js);
+model, direction and resolution (sent with each request, set by
 the app when they change); result and status (set by the app's own events, e.g. the Translate button).
 """
 
@@ -46,15 +47,23 @@ def palette_entries() -> list[dict[str, str]]:
             for name, colour in SEGMENT_PALETTE.items()]
 
 
+def canvas_script() -> str:
+    """The canvas's code: the drawing (sketch_canvas.js), then its input kinds (sketch_kinds.js, same scope)."""
+    return (STATIC / "sketch_canvas.js").read_text() + "\n" + (STATIC / "sketch_kinds.js").read_text()
+
+
 def sketch_canvas(size: int, translate_live, model: str, direction: str = "AtoB", brush_size: int = 12,
-                  status: str = "Draw something…", **kwargs):
+                  status: str = "Draw something…", kind: str = "landscape", palette: list[dict] | None = None,
+                  **kwargs):
     """The canvas component, `size`² model pixels; its value is a PNG data URL ('' when nothing is drawn).
     `translate_live({sketch, model, direction, resolution}) -> {image: data URL or None, status}` answers each
     stroke."""
     return _canvas_class()(value="", html_template=TEMPLATE, css_template=(STATIC / "sketch_canvas.css").read_text(),
-                   js_on_load=(STATIC / "sketch_canvas.js").read_text(), apply_default_css=False,
-                   server_functions=[translate_live], size=size, brush_size=brush_size, palette=palette_entries(),
-                   model=model, direction=direction, resolution="default", result=None, status=status, **kwargs)
+                           js_on_load=canvas_script(), apply_default_css=False,
+                           server_functions=[translate_live], size=size, brush_size=brush_size,
+                           palette=palette if palette is not None else palette_entries(), kind=kind,
+                           model=model, direction=direction, resolution="default", result=None, status=status,
+                           **kwargs)
 
 
 @functools.cache

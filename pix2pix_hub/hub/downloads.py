@@ -32,6 +32,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from ..errors import Pix2PixHubError, command, first_line
 
@@ -54,6 +55,7 @@ NAMES = {
                             "facades_photo2label", "facades_label2photo", "iphone2dslr_flower"),
 }
 KINDS = ("pix2pix", "cyclegan")
+Progress = Callable[[int, "int | None"], None]  # (bytes received, total bytes or None)
 CACHE_ENV = "PIX2PIX_HUB_CACHE"
 TIMEOUT_ENV = "PIX2PIX_HUB_DOWNLOAD_TIMEOUT"  # seconds without data before a connection counts as dead
 ATTEMPTS = 3  # connections per download; each resumes where the last one stopped
@@ -165,8 +167,10 @@ def disk_full(error: OSError, where: Path, doing: str) -> DownloadError:
                          f"{CACHE_ENV} (or --output) to another disk; run the same command again to continue")
 
 
-def download(url: str, target: Path, env_var: str) -> Path:
-    """`url` into `target`, through `target.part`: resumed if a `.part` is left, renamed when complete."""
+def download(url: str, target: Path, env_var: str, progress: Progress | None = None) -> Path:
+    """`url` into `target`, through `target.part`: resumed if a `.part` is left, renamed when complete.
+    `progress(received, total or None)` is called as bytes arrive; an exception it raises ends the download
+    (the app's time and size bounds), keeping the `.part`."""
     if target.is_file():
         return target
     part = target.with_name(target.name + ".part")
@@ -174,7 +178,7 @@ def download(url: str, target: Path, env_var: str) -> Path:
     reason = ""
     for _ in range(ATTEMPTS):
         try:
-            fetch_into(url, part, env_var)
+            fetch_into(url, part, env_var, progress)
         except Interrupted as error:
             reason = str(error)
             continue
@@ -189,7 +193,7 @@ def validator_file(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
 
-def fetch_into(url: str, part: Path, env_var: str) -> None:
+def fetch_into(url: str, part: Path, env_var: str, progress: Progress | None = None) -> None:
     """One connection: append to `part` from where it ends (HTTP Range), or start over when the server ignores
     the range or the file changed. Raises Interrupted when the connection ends early."""
     start = part.stat().st_size if part.is_file() else 0
@@ -219,15 +223,18 @@ def fetch_into(url: str, part: Path, env_var: str) -> None:
         total = start + int(length) if length and length.isdigit() else None
         validator_file(part).write_text(json.dumps({"etag": response.headers.get("ETag"),
                                                     "last_modified": response.headers.get("Last-Modified")}))
-        received = copy_with_progress(response, part, "ab" if resumed else "wb", start, total)
+        received = copy_with_progress(response, part, "ab" if resumed else "wb", start, total, progress)
     if total is not None and received != total:
         raise Interrupted(f"the connection ended after {received:,} of {total:,} bytes")
 
 
-def copy_with_progress(response, part: Path, mode: str, start: int, total: int | None) -> int:
+def copy_with_progress(response, part: Path, mode: str, start: int, total: int | None,
+                       progress: Progress | None = None) -> int:
     from tqdm.auto import tqdm
 
     received = start
+    if progress:
+        progress(received, total)
     try:
         with open(part, mode) as file, tqdm(total=total, initial=start, unit="B", unit_scale=True,
                                             unit_divisor=1024, desc=part.name[:-len(".part")]) as bar:
@@ -235,6 +242,8 @@ def copy_with_progress(response, part: Path, mode: str, start: int, total: int |
                 file.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                if progress:
+                    progress(received, total)
     except (http.client.IncompleteRead, ConnectionError, TimeoutError) as error:
         raise Interrupted(f"{type(error).__name__} after {received:,} bytes") from None
     except OSError as error:
@@ -372,11 +381,11 @@ def dataset_folder(entry: Entry, output: str | Path | None = None, announce: boo
         return unpack(archive, parent, entry.name)
 
 
-def model_file(entry: Entry) -> Path:
+def model_file(entry: Entry, progress: Progress | None = None) -> Path:
     """The downloaded .pth of a pretrained generator (cached until converted)."""
     target = cache_dir() / "downloads" / entry.kind / entry.file_name
     with file_lock(target.with_name(target.name + ".lock")):
-        return download(entry.url, target, entry.env_var)
+        return download(entry.url, target, entry.env_var, progress)
 
 
 def summary(folder: Path) -> str:

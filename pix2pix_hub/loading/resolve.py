@@ -80,7 +80,7 @@ def pretrained_cache_folder(spec: str) -> tuple[Entry, Path]:
     return entry, cache_dir() / "models" / entry.kind / entry.name
 
 
-def pretrained_folder(spec: str, output: str | Path | None = None) -> Path:
+def pretrained_folder(spec: str, output: str | Path | None = None, progress=None) -> Path:
     """One of the reference's pretrained generators (scripts/download_{pix2pix,cyclegan}_model.sh), converted as
     `convert` converts a .pth, into `output` (default: the cache), once: the .pth is downloaded (resumably), the
     model written under a temporary name and renamed when complete, and the .pth then removed."""
@@ -97,7 +97,7 @@ def pretrained_folder(spec: str, output: str | Path | None = None) -> Path:
             return folder
         print(f"{entry.spec}: the reference's pretrained {entry.kind} model, downloading once from {entry.url}",
               flush=True)
-        checkpoint = model_file(entry)
+        checkpoint = model_file(entry, progress)  # progress(received, total): downloads.download
         staging = folder.with_name(f".{folder.name}.converting-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         a, b = domain_names(entry.name)

@@ -6,13 +6,13 @@
 // (the Translate button's input) and sends it in ONE request, server.translate_live, which answers with the
 // translated image as a data URL; an edit made while a request runs is sent when it returns (the last one only).
 const SIZE = props.size;
-const PALETTE = props.palette;            // [{name, hex, shown, meaning}]
+let PALETTE = props.palette;              // [{name, hex, shown, meaning}]; sketch_kinds.js swaps it per entry
 const NONE = 255;                          // unpainted: sent as white, shown as white
 const MAX_UNDO = 60;
 const root = element.querySelector('.p2p-canvas');
 const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
-const modelRGB = PALETTE.map((p) => rgb(p.hex));
-const shownRGB = PALETTE.map((p) => rgb(p.shown));
+let modelRGB = PALETTE.map((p) => rgb(p.hex));
+let shownRGB = PALETTE.map((p) => rgb(p.shown));
 
 let labels = new Uint8Array(SIZE * SIZE).fill(NONE);
 const undoStack = [];
@@ -25,6 +25,7 @@ root.innerHTML = `
   <div class="p2p-tools" role="toolbar" aria-label="Drawing tools">
     <button type="button" data-tool="brush" aria-pressed="true" title="Brush (B)">Brush</button>
     <button type="button" data-tool="fill" aria-pressed="false" title="Fill an area (F)">Fill</button>
+    <button type="button" data-tool="rect" aria-pressed="false" title="Rectangle (R)" hidden>Rectangle</button>
     <button type="button" data-tool="eraser" aria-pressed="false" title="Eraser (E)">Eraser</button>
     <label class="p2p-size">Size <input type="range" min="1" max="96" step="1" aria-label="Brush size">
       <output></output></label>
@@ -33,6 +34,7 @@ root.innerHTML = `
     <button type="button" data-action="clear" title="Clear the drawing (can be undone)" aria-label="Clear">Clear</button>
   </div>
   <div class="p2p-legend" role="radiogroup" aria-label="Colours: what each one paints"></div>
+  <p class="p2p-photo-note" hidden></p>
   <div class="p2p-body">
     <div class="p2p-stage"><canvas class="p2p-view" width="${SIZE}" height="${SIZE}"
       aria-label="Drawing canvas"></canvas><div class="p2p-cursor" hidden></div></div>
@@ -43,6 +45,8 @@ root.innerHTML = `
     </div>
   </div>`;
 const legend = root.querySelector('.p2p-legend');
+function buildLegend() {
+legend.textContent = '';
 PALETTE.forEach((p, index) => {
   const swatch = document.createElement('button');
   swatch.type = 'button';
@@ -55,6 +59,8 @@ PALETTE.forEach((p, index) => {
     `<span class="p2p-name">${p.name}</span><span class="p2p-meaning">${p.meaning}</span>`;
   legend.appendChild(swatch);
 });
+}
+buildLegend();
 const view = root.querySelector('.p2p-view');
 const cursor = root.querySelector('.p2p-cursor');
 const slider = root.querySelector('.p2p-size input');
@@ -66,9 +72,11 @@ const download = root.querySelector('.p2p-download');
 const screen = ctx.createImageData(SIZE, SIZE);
 
 function selectTool(tool) {
+  rememberToolSize(state.tool, tool);  // sketch_kinds.js: the pen and the eraser keep their own sizes
   state.tool = tool;
   root.querySelectorAll('[data-tool]').forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.tool === tool)));
   root.dataset.tool = tool;
+  setSize(state.size);
 }
 function selectColour(index) {
   state.colour = index;
@@ -77,7 +85,10 @@ function selectColour(index) {
   root.dataset.colour = PALETTE[index].name;
 }
 function setSize(value) {
-  state.size = Math.max(1, Math.min(96, Math.round(value)));
+  const [low, high] = sizeLimits();  // sketch_kinds.js: the pen of an edges entry is 1-3 px
+  state.size = Math.max(low, Math.min(high, Math.round(value)));
+  slider.min = String(low);
+  slider.max = String(high);
   slider.value = String(state.size);
   sizeOut.textContent = `${state.size} px`;
 }
@@ -147,9 +158,7 @@ function restore(from, to) {
 }
 const scratch = document.createElement('canvas');
 scratch.width = scratch.height = SIZE;
-function sketchURL() {
-  const sctx = scratch.getContext('2d');
-  const image = sctx.createImageData(SIZE, SIZE);
+function sketchPixels(image) {  // the sketch the model gets, RGBA; -> whether anything is painted
   const d = image.data;
   let painted = false;
   for (let i = 0; i < labels.length; i++) {
@@ -157,8 +166,22 @@ function sketchURL() {
     painted = painted || labels[i] !== NONE;
     d[4 * i] = c[0]; d[4 * i + 1] = c[1]; d[4 * i + 2] = c[2]; d[4 * i + 3] = 255;
   }
+  return painted;
+}
+function sketchURL() {
+  const sctx = scratch.getContext('2d');
+  const image = sctx.createImageData(SIZE, SIZE);
+  const painted = sketchPixels(image);
   sctx.putImageData(image, 0, 0);
   return painted ? scratch.toDataURL('image/png') : '';
+}
+// The generator in the visitor's browser where it can run there (static/browser_inference.js), else the server.
+const inBrowser = import(new URL('p2p/static/browser_inference.js', document.baseURI).href)
+  .then((m) => m.attach({root, size: SIZE, props})).catch(() => null);
+async function browserAnswer() {
+  const image = new ImageData(SIZE, SIZE);
+  const local = sketchPixels(image) && await inBrowser;
+  return local ? local.translate(image.data) : null;
 }
 let sentValue = props.value || '';
 function send() {
@@ -182,7 +205,7 @@ async function translateLive() {
   inFlight = true;
   pending = false;
   try {
-    const answer = await server.translate_live({sketch: props.value || '', model: props.model || '',
+    const answer = await browserAnswer() || await server.translate_live({sketch: props.value || '', model: props.model || '',
                                                 direction: props.direction || 'AtoB',
                                                 resolution: props.resolution || 'default'});
     showResult(answer.image, answer.status);
@@ -258,6 +281,7 @@ function onDown(event) {
     if (fill(point[0], point[1], state.colour)) { render(); send(); } else undoStack.pop();
     return;
   }
+  if (state.tool === 'rect') { stroke = {id: event.pointerId, start: point, last: point, rect: true}; return; }
   stroke = {id: event.pointerId, last: point, value: state.tool === 'eraser' ? NONE : state.colour};
   stamp(point[0], point[1], stroke.value);
   scheduleRender();
@@ -265,7 +289,7 @@ function onDown(event) {
 function onMove(event) {
   const [x, y] = toCanvas(event);
   const rect = view.getBoundingClientRect();
-  cursor.hidden = state.tool === 'fill' || !(event.clientX >= rect.left && event.clientX <= rect.right &&
+  cursor.hidden = state.tool === 'fill' || state.tool === 'rect' || !(event.clientX >= rect.left && event.clientX <= rect.right &&
     event.clientY >= rect.top && event.clientY <= rect.bottom);
   if (!cursor.hidden) {  // the brush's outline, so its size is visible before painting
     const side = state.size / SIZE * rect.width;
@@ -274,6 +298,7 @@ function onMove(event) {
       left: `${event.clientX - stage.left - side / 2}px`, top: `${event.clientY - stage.top - side / 2}px`});
   }
   if (!stroke || event.pointerId !== stroke.id) return;
+  if (stroke.rect) { stroke.last = toCanvas(event); previewRect(stroke.start, stroke.last); return; }
   const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
   for (const e of events.length ? events : [event]) {
     const point = toCanvas(e);
@@ -284,7 +309,8 @@ function onMove(event) {
 }
 function onUp(event) {
   if (!stroke || event.pointerId !== stroke.id) return;
-  line(stroke.last, toCanvas(event), stroke.value);
+  if (stroke.rect) fillRect(stroke.start, toCanvas(event), state.colour);
+  else line(stroke.last, toCanvas(event), stroke.value);
   stroke = null;
   if (frame) cancelAnimationFrame(frame);
   render();
@@ -325,8 +351,8 @@ document.addEventListener('keydown', (event) => {
   } else if ((event.ctrlKey || event.metaKey) && key === 'y') {
     event.preventDefault();
     restore(redoStack, undoStack);
-  } else if (!event.ctrlKey && !event.metaKey && !event.altKey && {b: 1, f: 1, e: 1}[key]) {
-    selectTool({b: 'brush', f: 'fill', e: 'eraser'}[key]);
+  } else if (!event.ctrlKey && !event.metaKey && !event.altKey && toolKeys()[key]) {
+    selectTool(toolKeys()[key]);
   }
 });
 render();

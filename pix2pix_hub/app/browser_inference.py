@@ -1,0 +1,155 @@
+"""The canvas's generator in the visitor's browser: the app's routes for ONNX Runtime Web and the model's ONNX.
+
+A Space's 2 CPU cores otherwise run every stroke of every visitor. Where a browser can, the canvas
+(static/browser_inference.js) runs the generator itself with the vendored ONNX Runtime Web (static/ort/,
+scripts/vendor_onnxruntime_web.sh), and the server only hands out files:
+
+- GET /p2p/browser-model?model=&direction=&resolution=&size= -> {"browser": true, "url", "bytes", ...} when the
+  canvas's `size`² drawing would run through this model as one whole pass at that very size (so the browser's
+  pre/post-processing is exactly the server's: u8 * 2/255 - 1 in, rint(clip((y + 1) / 2) * 255) out, no resize,
+  no padding, no tiles), else {"browser": false, "reason"}; the server path then answers as before.
+- GET /p2p/onnx/{key}.onnx: the model's ONNX file (fp32; fast_inference's export: dynamic height/width), made
+  once per model, served only under the key the endpoint above gave out (content-addressed: immutable).
+- GET /p2p/static/{name}: the vendored runtime and the canvas's module, by name from a fixed list.
+
+In Space mode only allowed models are described (ModelServer.refusal), and a file over `PIX2PIX_BROWSER_MODEL_MB`
+(default 64) stays on the server. Weights stay fp32: the test holds the browser to >= 40 dB PSNR against the
+server's output, which fp32 meets with room (fp16/int8 would have to be measured per model first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .serving import MIB, ModelServer, env_number
+
+STATIC = Path(__file__).resolve().parent / "static"
+ORT = STATIC / "ort"
+MODULE = STATIC / "browser_inference.js"
+MEDIA_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
+               ".md": "text/markdown"}
+ONE_DAY = 86400
+
+
+def psnr_8bit(a, b) -> float:
+    """PSNR in dB of two 8-bit images (inf when identical): the browser's output against the server's."""
+    import numpy as np
+
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def max_model_bytes() -> int:
+    """The largest ONNX file a browser is sent (PIX2PIX_BROWSER_MODEL_MB, default 64: a first visit's download)."""
+    return int(env_number("PIX2PIX_BROWSER_MODEL_MB", 64) * MIB)
+
+
+@dataclass
+class BrowserModel:
+    key: str  # the file's sha256 (its URL: the browser's cache can keep it for good)
+    path: Path
+    bytes: int
+
+
+class BrowserModels:
+    """The ONNX files handed to browsers, one per (model, direction), made on first request."""
+
+    def __init__(self, server: ModelServer):
+        self.server = server
+        self.files: dict[str, BrowserModel] = {}  # key -> file: the only ONNX files /p2p/onnx/ serves
+        self.made: dict[tuple, BrowserModel] = {}
+        self.lock = threading.Lock()  # one export at a time (fast_inference's temporary name is per process)
+
+    def describe(self, model_id: str, direction: str | None, resolution: str, size: int) -> dict:
+        """What the canvas needs to run this model at `size`², or why it must ask the server."""
+        refusal = self.server.refusal(model_id)
+        if refusal:
+            return {"browser": False, "reason": refusal}
+        try:
+            config = self.server.config(model_id)
+            direction = (direction if direction in ("AtoB", "BtoA") else "AtoB") if config.get("directions") else None
+            translator = self.server.translator(model_id, direction, resolution)
+        except Exception as error:  # noqa: BLE001 -- the server path says what is wrong with the model
+            return {"browser": False, "reason": f"the model could not be loaded ({self.server.message(error)})"}
+        reason = self.unsupported(translator, size)
+        if reason:
+            return {"browser": False, "reason": reason}
+        made = self.onnx_file(model_id, direction, translator)
+        if made.bytes > max_model_bytes():
+            return {"browser": False, "reason": f"the model's ONNX file is {made.bytes / MIB:.0f} MB, over this "
+                                                f"server's {max_model_bytes() / MIB:g} MB for browsers"}
+        return {"browser": True, "url": f"p2p/onnx/{made.key}.onnx", "bytes": made.bytes,
+                "in_channels": translator.in_channels, "out_channels": translator.out_channels,
+                "webgpu": (ORT / "ort.webgpu.min.mjs").exists()}  # (vendored only with --webgpu)
+
+    @staticmethod
+    def unsupported(translator, size: int) -> str | None:
+        """Why the browser's one pass at `size`² would not be exactly the server's translation (None: it would)."""
+        if translator.colorization or translator.in_channels != 3 or translator.out_channels not in (1, 3):
+            return "the browser path handles RGB-in models only"
+        if translator.generator.training:
+            return "this model runs in train mode (test_mode reference_train), which only PyTorch reproduces"
+        if translator.run_size(size, size) != (size, size):
+            return f"the model runs at another size than the canvas's {size} px"
+        if size % translator.size_multiple or translator.plan(size, size).count != 1:
+            return f"the canvas's {size} px would be padded or tiled on the server"
+        return None
+
+    def onnx_file(self, model_id: str, direction: str | None, translator) -> BrowserModel:
+        from ..inference.fast import cached_onnx
+
+        with self.lock:
+            key = (model_id, direction)
+            if key not in self.made:
+                path = getattr(translator.backend, "onnx_path", None)  # the fast path's own export, if it made one
+                path = Path(path) if path else cached_onnx(translator.generator, "onnxruntime", "fp32",
+                                                           translator.in_channels)
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+                self.made[key] = self.files[digest] = BrowserModel(digest, path, path.stat().st_size)
+            return self.made[key]
+
+
+def static_files() -> dict[str, Path]:
+    """The files /p2p/static/ serves, by name: the vendored runtime and the canvas's module, nothing else."""
+    files = {p.name: p for p in ORT.iterdir() if p.suffix in MEDIA_TYPES}
+    files[MODULE.name] = MODULE
+    return files
+
+
+def routes(models: BrowserModels) -> list:
+    """Starlette routes for the Gradio app (launch(app_kwargs={"routes": ...}): they come before Gradio's own)."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    files = static_files()
+
+    async def describe(request):
+        query = request.query_params
+        try:
+            size = int(query.get("size", ""))
+        except ValueError:
+            return JSONResponse({"browser": False, "reason": "size must be a number"}, status_code=400)
+        answer = await run_in_threadpool(models.describe, query.get("model", ""), query.get("direction"),
+                                         query.get("resolution", "default"), size)
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+    async def onnx(request):
+        made = models.files.get(request.path_params["key"])
+        if made is None:
+            return Response("no such model file", status_code=404)
+        return FileResponse(made.path, media_type="application/octet-stream",
+                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+    async def static(request):
+        path = files.get(request.path_params["name"])
+        if path is None:
+            return Response("not found", status_code=404)
+        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix],
+                            headers={"Cache-Control": f"public, max-age={ONE_DAY}"})
+
+    return [Route("/p2p/browser-model", describe), Route("/p2p/onnx/{key}.onnx", onnx),
+            Route("/p2p/static/{name}", static)]

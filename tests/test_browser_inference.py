@@ -1,0 +1,159 @@
+"""pix2pix_hub/browser_inference.py + static/browser_inference.js: the canvas's generator in the visitor's browser
+(headless Chromium, WebAssembly), its fallback to the server, the browser's cache, and the vendored runtime."""
+import base64
+import hashlib
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pix2pix_hub.app.browser_inference import ORT, BrowserModels, psnr_8bit, routes
+from pix2pix_hub.app.serving import ModelServer, ServeSettings
+from pix2pix_hub.models import build_generator
+from pix2pix_hub.models.folder import save_model_folder
+
+from helpers import ROOT, served_app
+
+CHROMIUM = "/usr/bin/chromium"
+WAIT = 30000  # ms for any single wait: loading a 15 MB runtime and compiling it on a busy 2-core machine
+# fp32 in both runtimes: the outputs differ by float rounding (a few 8-bit levels at most), far above 40 dB.
+MIN_PSNR = 40.0
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-pix2pix")
+    save_model_folder(folder, {"AtoB": build_generator("unet_128", ngf=8)}, {"model_type": "pix2pix", "resolution": 128})
+    return str(folder)
+
+
+def test_vendored_runtime_is_recorded():
+    record = (ORT / "VENDORED.md").read_text()
+    assert re.search(r"onnxruntime-web \d+\.\d+\.\d+", record) and "licence: MIT" in record
+    rows = re.findall(r"\| (\S+) \| (\d+) \| ([0-9a-f]{64}) \|", record)
+    assert {name for name, _, _ in rows} >= {"ort.wasm.min.mjs", "ort-wasm-simd-threaded.wasm"}
+    for name, size, digest in rows:
+        data = (ORT / name).read_bytes()
+        assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == digest, name
+    script = (ROOT / "scripts" / "vendor_onnxruntime_web.sh").read_text()
+    assert re.search(r"onnxruntime-web \d", record).group(0).split()[-1] in script  # the pinned version
+
+
+def test_space_mode_serves_only_its_models_and_bounds_the_file(tiny_model, monkeypatch):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    server = ModelServer(ServeSettings(True, [tiny_model], 2**30, 2**29, 2**24, 10**7), ROOT)
+    client = TestClient(Starlette(routes=routes(BrowserModels(server))))
+    other = client.get("/p2p/browser-model", params={"model": "/etc", "size": 128}).json()
+    assert other == {"browser": False, "reason": "this Space serves only the models in its list: pick one of them"}
+    answer = client.get("/p2p/browser-model", params={"model": tiny_model, "size": 128}).json()
+    assert answer["browser"], answer
+    onnx = client.get(answer["url"] if answer["url"].startswith("/") else "/" + answer["url"])
+    assert onnx.status_code == 200 and len(onnx.content) == answer["bytes"]
+    assert client.get("/p2p/onnx/" + "0" * 32 + ".onnx").status_code == 404  # only files it made
+    assert client.get("/p2p/static/..%2Fbrowser_inference.py").status_code == 404
+    assert client.get("/p2p/static/ort-wasm-simd-threaded.wasm").headers["content-type"] == "application/wasm"
+    wrong_size = client.get("/p2p/browser-model", params={"model": tiny_model, "size": 96}).json()
+    assert not wrong_size["browser"] and "size" in wrong_size["reason"]
+    monkeypatch.setenv("PIX2PIX_BROWSER_MODEL_MB", str(answer["bytes"] / 2**20 / 2))
+    over = client.get("/p2p/browser-model", params={"model": tiny_model, "size": 128}).json()
+    assert not over["browser"] and "over this server's" in over["reason"]
+
+
+@pytest.fixture(scope="module")
+def app_server(tiny_model, tmp_path_factory):
+    with served_app(["--model", tiny_model], tmp_path_factory.mktemp("app") / "server.log") as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(app_server):
+    api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=WAIT, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+class Page:
+    """A page of the app with its requests counted: live translations (the server path) and ONNX downloads."""
+
+    def __init__(self, context, url):
+        self.page, self.translations, self.onnx = context.new_page(), 0, 0
+        self.page.set_default_timeout(WAIT)
+        self.page.on("request", self._count)
+        self.page.goto(url)
+        self.page.wait_for_selector("#canvas .p2p-canvas[data-ready='true']")
+
+    def _count(self, request):
+        if "/component_server" in request.url and "translate_live" in (request.post_data or ""):
+            self.translations += 1
+        if "/p2p/onnx/" in request.url:
+            self.onnx += 1
+
+    def canvas(self, name):
+        return self.page.eval_on_selector("#canvas .p2p-canvas", f"e => e.dataset.{name} || ''")
+
+    def edit(self, action):
+        before = int(self.canvas("results") or 0)
+        action()
+        self.page.wait_for_function("n => +document.querySelector('#canvas .p2p-canvas').dataset.results > n",
+                                    arg=before)
+        src = self.page.get_attribute("#canvas img.p2p-output", "src")
+        if not src:
+            return None  # (an empty drawing)
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB"))
+
+    def stroke(self):
+        box = self.page.locator("#canvas canvas.p2p-view").bounding_box()
+        self.page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+        self.page.mouse.down()
+        self.page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.6, steps=8)
+        self.page.mouse.up()
+
+    def where(self):
+        return self.page.locator("#canvas .p2p-where span").inner_text()
+
+
+def test_stroke_runs_in_the_browser_matches_the_server_and_is_cached(browser, app_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = Page(context, app_server)
+        page.page.wait_for_selector("#canvas .p2p-canvas[data-browser-ready]")
+        assert page.where() == "runs in your browser (wasm)" and page.onnx == 1
+        mine = page.edit(page.stroke)
+        assert page.translations == 0, "the stroke went to the server"
+        assert page.canvas("browserRuns") == "1" and "in your browser" in page.page.inner_text("#canvas .p2p-status")
+        # The same drawing on the server: switch the browser off, undo and redo (the redo resends the drawing).
+        page.page.uncheck("#canvas .p2p-where input")
+        assert page.where() == "runs on the server (switched off)"
+        page.edit(lambda: page.page.click("#canvas [data-action=undo]"))
+        theirs = page.edit(lambda: page.page.click("#canvas [data-action=redo]"))
+        assert page.translations == 2 and page.canvas("browserRuns") == "1"
+        assert not np.array_equal(mine, np.full_like(mine, 255))  # a real image, not the blank canvas
+        assert psnr_8bit(mine, theirs) >= MIN_PSNR, psnr_8bit(mine, theirs)
+        page.page.check("#canvas .p2p-where input")
+        # A second visit: the model comes from the browser's Cache API, not the network.
+        again = Page(context, app_server)
+        again.page.wait_for_selector("#canvas .p2p-canvas[data-browser-ready]")
+        again.edit(again.stroke)
+        assert again.onnx == 0 and again.translations == 0 and again.where() == "runs in your browser (wasm)"
+    finally:
+        context.close()
+
+
+def test_without_webassembly_the_server_answers(browser, app_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.add_init_script("delete window.WebAssembly")
+    try:
+        page = Page(context, app_server)
+        assert page.where() == "runs on the server (this browser has no WebAssembly)"
+        page.edit(page.stroke)
+        assert page.translations == 1 and page.onnx == 0 and page.canvas("browserRuns") == ""
+        assert "in your browser" not in page.page.inner_text("#canvas .p2p-status")
+    finally:
+        context.close()
