@@ -78,8 +78,14 @@ def test_download_dataset_command_tar_and_zip_once(server, tmp_path, capsys):
 
 
 def test_bare_name_in_both_lists_unknown_names_and_cityscapes(server, capsys):
-    assert downloads.main(["facades"]) == 2
-    assert "facades is in both the pix2pix and the CycleGAN dataset lists: pass pix2pix:facades or cyclegan:facades" in capsys.readouterr().err
+    # Issue 27: a bare name both lists hold is the pix2pix dataset (the paper's), with one line naming the other.
+    assert downloads.main(["facades"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == ("note: facades is the pix2pix dataset here; for the CycleGAN one run "
+                                   "`python -m pix2pix_hub download-dataset cyclegan:facades`")
+    assert "downloading once from " + server.url + FACADES in out and server.requests[-1][0] == FACADES
+    assert "note:" not in (downloads.main(["pix2pix:facades"]), capsys.readouterr().out)[1]  # prefixed: no note
+    server.requests.clear()
     assert downloads.main(["faces"]) == 2
     assert "faces: not one of the reference's datasets: " in capsys.readouterr().err
     assert downloads.main(["cyclegan:cityscapes"]) == 2

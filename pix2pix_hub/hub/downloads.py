@@ -398,14 +398,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pix2pix_hub download-dataset",
         description="Download and unpack one of the reference's datasets (datasets/download_pix2pix_dataset.sh and "
-                    "download_cyclegan_dataset.sh), once. Names in both lists take a pix2pix: or cyclegan: prefix.",
+                    "download_cyclegan_dataset.sh), once. A name both lists hold (facades, maps) is the pix2pix one; cyclegan:NAME "
+                    "takes the other.",
         epilog="datasets: " + ", ".join(names("dataset")) + f". Mirrors: {', '.join(v[0] for v in BASE_URLS.values())}.")
     parser.add_argument("name", help="e.g. pix2pix:facades, horse2zebra, mini_colorization")
     parser.add_argument("--output", type=Path, help=f"unpack into OUTPUT/NAME (default: the cache, {cache_dir()})")
     args = parser.parse_args(argv)
-    entry = lookup(args.name, "dataset")
+    # A bare name both scripts list (facades, maps) is the pix2pix one, as in the pix2pix paper and train.py's
+    # --model pix2pix; the other is one prefix away.
+    entry = lookup(args.name, "dataset", prefer="pix2pix")
     if entry is None:
         raise DownloadError(f"{args.name}: not one of the reference's datasets: {', '.join(names('dataset'))}")
+    if ":" not in args.name and entry.short_spec != entry.name:
+        print(f"note: {entry.name} is the pix2pix dataset here; for the CycleGAN one run "
+              f"`python -m pix2pix_hub download-dataset cyclegan:{entry.name}`", flush=True)
     folder = dataset_folder(entry, args.output)
     hint = folder if args.output else entry.spec
     print(f"{folder}: {summary(folder)}\ntrain on it: python train.py --dataset {hint}"
