@@ -221,11 +221,24 @@ def test_lower_precision_is_opt_in_and_close(precision):
         pytest.importorskip("nncf")
     generator = tiny("unet_32", "batch")
     translator = ImageTranslator(generator, device="cpu", resolution=32, precision=precision)
+    if precision == "bf16" and fast_inference.bf16_unavailable_reason():
+        # This CPU (or oneDNN's cap) cannot run bf16: the fast path still runs, in fp32, and says why.
+        assert translator.backend_name == "openvino-fp32", translator.backend_reason
+        assert translator.backend_reason.startswith("precision='bf16' needs")
+        return
     assert translator.backend_name == f"openvino-{precision}", translator.backend_reason
     batch = torch.from_numpy(fast_inference.calibration_batches(3, 32, 32, count=1, seed=5)[0])
     mse = ((translator.backend(batch) - eager(generator, batch)) ** 2).mean().item()
     assert 10 * np.log10(4 / max(mse, 1e-12)) > 25  # PSNR in dB, peak-to-peak 2
     assert ImageTranslator(generator, device="cpu", resolution=32).backend_name.endswith("-fp32")  # the default
+
+
+def test_bf16_needs_avx512_core_and_names_what_caps_it():
+    sapphire = "fpu sse avx2 avx512f avx512bw avx512dq avx512vl avx512_bf16 amx_bf16"
+    assert fast_inference.bf16_unavailable_reason(sapphire, max_isa="") is None
+    assert fast_inference.bf16_unavailable_reason(sapphire, max_isa="avx512_core_bf16") is None
+    assert "ONEDNN_MAX_CPU_ISA=AVX2" in fast_inference.bf16_unavailable_reason(sapphire, max_isa="AVX2")
+    assert "has none" in fast_inference.bf16_unavailable_reason("fpu sse avx2 fma", max_isa="")
 
 
 def test_tiles_with_whole_image_statistics_run_in_the_fast_path():

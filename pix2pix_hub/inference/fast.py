@@ -11,7 +11,8 @@ What happens:
 2. Each new input shape gets its own compiled model (OpenVINO) and is checked against eager on a random input
    of that shape: max |Δ| must be ≤ `atol` (1e-3 for fp32). A failed export, compile or check makes that
    runner (or that shape) run eager, and the reason is logged and kept in `runner.reason`.
-3. `precision="bf16"` (opt-in, OpenVINO on CPUs with AVX512-BF16/AMX) and `precision="int8"` (opt-in, OpenVINO +
+3. `precision="bf16"` (opt-in, OpenVINO on CPUs with AVX-512; native with AVX512-BF16/AMX, else emulated; elsewhere
+   it runs fp32 and `runner.reason` says why) and `precision="int8"` (opt-in, OpenVINO +
    NNCF post-training quantization) are not held to `atol`; their PSNR against fp32 is what
    `python -m benchmarks.bench --int8 --bf16` reports.
 
@@ -47,6 +48,33 @@ ATOL = 1e-3
 # Compiled shapes kept per runner (least recently used dropped first): each holds its own activation buffers,
 # ~1 GB for a 1256² ResNet-9 ngf 64 tile, so a folder of photos of many sizes must not keep them all.
 MAX_SHAPES, MAX_SHAPE_PIXELS = 8, 4_000_000
+
+
+# oneDNN's ISA names from AVX-512 up (ONEDNN_MAX_CPU_ISA): OpenVINO's CPU plugin runs bf16 only from avx512_core.
+BF16_ISAS = ("AVX512_CORE", "AVX512_CORE_VNNI", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512",
+             "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512",
+             "AVX10_2_512_AMX_2", "ALL", "DEFAULT")
+
+
+def bf16_unavailable_reason(cpu_flags: str | None = None, max_isa: str | None = None) -> str | None:
+    """Why OpenVINO cannot run bf16 on this CPU, or None when it can.
+
+    OpenVINO reports BF16 from cpuid alone, so a cap (ONEDNN_MAX_CPU_ISA=AVX2) makes its compile fail with
+    "object is not initialized"; this asks the same two things up front and names the real cause.
+    """
+    if cpu_flags is None:
+        try:
+            cpu_flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None  # not Linux: let OpenVINO decide, its failure is still caught and logged
+    if max_isa is None:
+        max_isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    flags = set(cpu_flags.split())
+    if not {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        return "precision='bf16' needs a CPU with AVX-512 (avx512_core); this one has none"
+    if max_isa and max_isa.upper() not in BF16_ISAS:
+        return f"precision='bf16' needs oneDNN's avx512_core, but ONEDNN_MAX_CPU_ISA={max_isa} caps it below that"
+    return None
 
 
 class FastPathError(Pix2PixHubError, RuntimeError):
@@ -298,6 +326,10 @@ def build_backend(generator: nn.Module, input_shape: Sequence[int], backend: str
     if next(generator.parameters()).device.type != "cpu":
         return _eager(generator, "the fast path is for CPU; this generator is on "
                                  f"{next(generator.parameters()).device}")
+    downgrade = bf16_unavailable_reason() if precision == "bf16" else None
+    if downgrade:
+        logger.warning("%s; running fp32", downgrade)
+        precision = "fp32"
     runtimes = [r for r in (RUNTIMES if backend == "auto" else (backend,)) if _runtime_available(r)]
     if precision != "fp32":
         runtimes = [r for r in runtimes if r == "openvino"]
@@ -310,9 +342,10 @@ def build_backend(generator: nn.Module, input_shape: Sequence[int], backend: str
             break
         runner = FastRunner(generator, runtime, onnx_path, precision, atol, threads, calibration)
         if runner.prepare(input_shape):
+            runner.reason = runner.reason or downgrade
             return runner
         reasons.append(runner.reason)
-    return _eager(generator, "; ".join(reasons))
+    return _eager(generator, "; ".join(([downgrade] if downgrade else []) + reasons))
 
 
 def cached_onnx(generator: nn.Module, runtime: str, precision: str, channels: int,
