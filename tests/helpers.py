@@ -41,6 +41,12 @@ def run_train(*args, env=None, launcher=None, expect: int = 0, timeout: float = 
 
 
 
+def names(folder: Path) -> list[str]:
+    """The files a command wrote in `folder`, without the list of them it keeps (output_files.MANIFEST)."""
+    from pix2pix_hub.output_files import MANIFEST
+    return sorted(p.name for p in folder.iterdir() if p.name != MANIFEST)
+
+
 # -- tiny datasets ---------------------------------------------------------------------------------
 def scalars(logs: Path) -> dict[str, list[tuple[int, float]]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

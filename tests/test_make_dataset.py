@@ -96,3 +96,39 @@ def test_cli_error_on_empty_input(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pix2pix_hub", "make-dataset", "--input", str(tmp_path / "empty"),
                              "--output", str(tmp_path / "o")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "no photos" in result.stderr
+
+
+def make_dataset(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pix2pix_hub", "make-dataset", "--kind", "edges", "--size", "32",
+                           "--crops-per-image", "2", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_a_dataset_never_feeds_on_itself_or_replaces_a_users_file(tmp_path):
+    """Issue 30 (4): `--input pairs/A --output pairs/A` run twice made 72 pairs, then 936 (it read its own train/)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    landscape().save(photos / "a.jpg")
+    landscape((256, 400)).save(photos / "b.png")
+    (photos / "broken.png").write_bytes(b"not a png")
+    (photos / "notes.txt").write_text("mine")
+    result = make_dataset("--input", photos, "--output", photos)
+    assert result.returncode == 2 and "holds the input" not in result.stderr and "is the input" in result.stderr
+    assert sorted(p.name for p in photos.iterdir()) == ["a.jpg", "b.png", "broken.png", "notes.txt"]
+    inside = photos / "dataset"  # an output folder inside the input folder: made, and never read back
+    for _ in range(2):
+        result = make_dataset("--input", photos, "--output", inside)
+        assert result.returncode == 0, result.stderr
+        assert "wrote 4 train and 0 val pairs" in result.stdout or "pairs to" in result.stdout
+        assert "skipped 1 photo(s) that could not be read; ignored 1 file(s) that are not images" in result.stdout
+        assert len(list(inside.rglob("*.png"))) == 4  # the same 4 pairs, not 4 + the first run's pairs cut up
+    mine = inside / "train" / "a_000.png"
+    mine.unlink()
+    landscape((40, 40)).save(mine)  # the user's own file where an output would go
+    kept = mine.read_bytes()
+    result = make_dataset("--input", photos, "--output", inside)
+    assert result.returncode == 2 and "a_000.png already exists and was not written by pix2pix_hub" in result.stderr
+    assert mine.read_bytes() == kept
+    assert make_dataset("--input", photos, "--output", inside, "--overwrite").returncode == 0
+    assert mine.read_bytes() != kept
+    result = make_dataset("--input", photos, "--output", tmp_path)  # a folder that holds the input
+    assert result.returncode == 2 and "holds the input" in result.stderr

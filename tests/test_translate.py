@@ -16,7 +16,7 @@ from pix2pix_hub.data.images import BadImageError, open_image, read_array, write
 from pix2pix_hub.inference.translate import main
 from pix2pix_hub.models import build_generator, init_weights
 
-from helpers import ROOT
+from helpers import ROOT, names
 
 
 def tiny(netG="resnet_2blocks", channels=3, norm="instance"):
@@ -129,7 +129,7 @@ def test_same_stem_gets_unique_names_and_nothing_overwrites_an_input(tmp_path, m
     Image.fromarray(noise(24, 32)).save(photos / "b.png")
     code, out = run("--model", model, "--input", photos, "--output", tmp_path / "out", capsys=capsys)
     assert code == 0, out.err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg.png", "a_png.png", "a_webp.png", "b.png"]
+    assert names(tmp_path / "out") == ["a_jpg.png", "a_png.png", "a_webp.png", "b.png"]
     assert "wrote 4 of 4 image(s)" in out.out
     code, out = run("--model", model, "--input", photos, "--output", photos, capsys=capsys)
     assert code == 2 and "is the input folder" in error_line(out.err)
@@ -150,7 +150,7 @@ def test_bad_files_stop_with_one_line_or_are_skipped_and_counted(tmp_path, model
     code, out = run("--model", model, "--input", photos, "--output", tmp_path / "out", "--on_bad_image", "skip",
                     capsys=capsys)
     assert code == 0 and "wrote 2 of 3 image(s)" in out.out and "skipped 1 that could not be read" in out.out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+    assert names(tmp_path / "out") == ["a.png", "c.png"]
 
 
 def test_output_inside_input_is_never_read_and_skip_existing_resumes(tmp_path, model, capsys):
@@ -162,7 +162,7 @@ def test_output_inside_input_is_never_read_and_skip_existing_resumes(tmp_path, m
     for _ in range(2):  # the second run must not translate the first run's outputs
         code, out = run("--model", model, "--input", photos, "--output", out_dir, capsys=capsys)
         assert code == 0 and "wrote 3 of 3 image(s)" in out.out, out
-    assert sorted(p.name for p in out_dir.iterdir()) == ["a.png", "b.png", "c.png"]
+    assert names(out_dir) == ["a.png", "b.png", "c.png"]
     (out_dir / "b.png").unlink()
     (out_dir / ".c.png.partial-123").write_bytes(b"half")  # what a killed run leaves: neither an input nor an output
     kept = (out_dir / "a.png").stat().st_mtime_ns
@@ -192,4 +192,84 @@ def test_two_accelerate_processes_translate_each_file_once(tmp_path, model):
     assert result.returncode == 0, result.stderr[-3000:]
     # the counts of both processes, summed: a file done by both would make 10
     assert "wrote 5 of 5 image(s)" in result.stdout and "(2 processes)" in result.stdout, result.stdout + result.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i}.png" for i in range(5)]
+    assert names(tmp_path / "out") == [f"{i}.png" for i in range(5)]
+
+
+def checksums(folder):
+    import hashlib
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_users_file_under_output_is_never_replaced(tmp_path, model, capsys):
+    """Issue 30 (1): `--input ov --output ov/sub` replaced the user's ov/sub/x.png with the translation of ov/x.png."""
+    ov = tmp_path / "ov"
+    (ov / "sub").mkdir(parents=True)
+    Image.fromarray(noise(24, 32, seed=1)).save(ov / "x.png")
+    Image.fromarray(noise(24, 32, seed=2)).save(ov / "sub" / "x.png")
+    before = checksums(ov)
+    code, out = run("--model", model, "--input", ov, "--output", ov / "sub", capsys=capsys)
+    line = error_line(out.err)
+    assert code == 2 and f"{ov / 'sub' / 'x.png'} already exists and was not written by pix2pix_hub" in line
+    assert "--overwrite" in line and checksums(ov) == before  # nothing written at all
+    code, out = run("--model", model, "--input", ov, "--output", ov / "sub", "--overwrite", capsys=capsys)
+    assert code == 0 and "wrote 1 of 1 image(s)" in out.out and "left out 1 image(s) already under --output" in out.out
+    assert checksums(ov)["sub/x.png"] != before["sub/x.png"]
+    # its own output, untouched since, is replaced by the next run without --overwrite; edited, it is the user's
+    code, out = run("--model", model, "--input", ov, "--output", ov / "sub", capsys=capsys)
+    assert code == 0, out.err
+    Image.fromarray(noise(24, 32, seed=3)).save(ov / "sub" / "x.png")
+    edited = checksums(ov)
+    code, out = run("--model", model, "--input", ov, "--output", ov / "sub", capsys=capsys)
+    assert code == 2 and "was not written by pix2pix_hub" in error_line(out.err) and checksums(ov) == edited
+
+
+def test_a_single_file_beside_its_output_keeps_the_users_file(tmp_path, model, capsys):
+    """Issue 30 (2): `--input ov2/a.jpg --output ov2` overwrote the user's ov2/a.png."""
+    ov2 = tmp_path / "ov2"
+    ov2.mkdir()
+    Image.fromarray(noise(24, 32, seed=1)).save(ov2 / "a.jpg")
+    Image.fromarray(noise(24, 32, seed=2)).save(ov2 / "a.png")
+    before = checksums(ov2)
+    for spelled in (ov2, tmp_path / "link"):  # the same folder through a symlink is the same folder
+        if spelled.name == "link":
+            spelled.symlink_to(ov2)
+        code, out = run("--model", model, "--input", spelled / "a.jpg", "--output", spelled, capsys=capsys)
+        assert code == 2 and "a.png already exists and was not written" in error_line(out.err)
+        assert checksums(ov2) == before
+
+
+@pytest.mark.parametrize("case", ["a file", "under a file", "unwritable"])
+def test_an_output_that_cannot_be_a_folder_is_one_line(tmp_path, model, capsys, case):
+    """Issue 30 (5): these were FileExistsError, NotADirectoryError and PermissionError tracebacks."""
+    Image.fromarray(noise(24, 32)).save(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("mine")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    output, words = {"a file": (tmp_path / "notes.txt", "is a file: pass a folder"),
+                     "under a file": (tmp_path / "notes.txt" / "out", "notes.txt is a file, so no folder can be made"),
+                     "unwritable": (locked / "out", "no permission to write in")}[case]
+    if case == "unwritable" and os.access(locked, os.W_OK):
+        pytest.skip("running as a user who may write anywhere (root): a permission error cannot happen")
+    code, out = run("--model", model, "--input", tmp_path / "a.png", "--output", output, capsys=capsys)
+    assert code == 2 and words in error_line(out.err)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_the_summary_counts_every_input(tmp_path, model, capsys):
+    """Issue 30 (7): an animated .gif was left out uncounted; over 20 files, groups beyond 5 went unmentioned."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(21):  # 7 sizes: 7 ways of running it
+        size = 24 + 4 * (index % 7)
+        Image.fromarray(noise(size, size, seed=index)).save(photos / f"{index:02d}.png")
+    frames = [Image.fromarray(noise(16, 16, seed=s)) for s in range(2)]
+    frames[0].save(photos / "moving.gif", save_all=True, append_images=frames[1:])
+    (photos / "readme.txt").write_text("notes")
+    code, out = run("--model", model, "--input", photos, "--output", tmp_path / "out", capsys=capsys)
+    assert code == 0, out.err
+    assert "wrote 21 of 21 image(s)" in out.out
+    assert "ignored 2 file(s) of other types (1 .gif, 1 .txt: it reads" in out.out
+    ways = [line for line in out.out.splitlines() if line.startswith("  ")]
+    shown = sum(int(line.split()[0]) for line in ways[:5])
+    assert len(ways) == 6 and ways[5].startswith(f"  ... and {21 - shown} image(s) in 2 more way(s)"), out.out

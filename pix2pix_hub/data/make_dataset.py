@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError, command
+from ..output_files import MANIFEST, WrittenFiles, check_apart, check_writable_folder
 from .images import IMAGE_SUFFIXES, BadImageError, open_image
 from .palette import SEGMENT_PALETTE, palette_array
 
@@ -141,27 +142,44 @@ def crops(image: Image.Image, size: int, count: int, rng: np.random.Generator) -
 
 
 def make_paired_dataset(input_dir: str | Path, output_dir: str | Path, kind: str = "segments", size: int = 256,
-                        crops_per_image: int = 12, val_fraction: float = 0.05, seed: int = 0) -> dict[str, int]:
-    """Write DIR/train and DIR/val aligned sketch|photo pairs; returns counts per split."""
-    photos = sorted(p for p in Path(input_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+                        crops_per_image: int = 12, val_fraction: float = 0.05, seed: int = 0,
+                        overwrite: bool = False) -> dict[str, int]:
+    """Write DIR/train and DIR/val aligned sketch|photo pairs; returns counts per split, of photos that could not
+    be read ("skipped") and of other files left out by type ("ignored"). An output folder inside the input
+    folder is not read (a second run must not take the first one's pairs for photos); a file in the way that
+    an earlier run did not write stops it before anything is written, unless `overwrite`."""
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not input_dir.is_dir():
+        raise DataError(f"--input {input_dir}: no such folder")
+    check_writable_folder(output_dir)
+    check_apart(input_dir, output_dir)
+    outside = output_dir.resolve()
+    files = [p for p in sorted(input_dir.rglob("*")) if p.is_file() and outside not in p.resolve().parents]
+    photos = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if not photos:
         raise DataError(f"{input_dir}: no photos found ({', '.join(sorted(IMAGE_SUFFIXES))})")
     sketch = {"segments": to_segments, "landscape": to_landscape_segments, "edges": to_edges}[kind]
     rng = np.random.default_rng(seed)
-    counts = {"train": 0, "val": 0}
-    for split in counts:
-        (Path(output_dir) / split).mkdir(parents=True, exist_ok=True)
+    counts = {"train": 0, "val": 0, "skipped": 0, "ignored": len([p for p in files if p.name != MANIFEST]) - len(photos)}
+    written = WrittenFiles(output_dir)
+    written.refuse_others([output_dir / split / f"{photo.stem}_{index:03d}.png" for photo in photos
+                           for split in ("train", "val") for index in range(crops_per_image)], overwrite)
+    for split in ("train", "val"):
+        (output_dir / split).mkdir(parents=True, exist_ok=True)
     for photo_path in photos:
         try:
             photo = open_image(photo_path, max_side=2048)
         except BadImageError as error:
             print(f"skipping {error}")
+            counts["skipped"] += 1
             continue
         for index, crop in enumerate(crops(photo, size, crops_per_image, rng)):
             array = np.asarray(crop)
             pair = np.concatenate([sketch(array), array], axis=1)
             split = "val" if rng.random() < val_fraction else "train"
-            Image.fromarray(pair).save(Path(output_dir) / split / f"{photo_path.stem}_{index:03d}.png")
+            target = output_dir / split / f"{photo_path.stem}_{index:03d}.png"
+            Image.fromarray(pair).save(target)
+            written.record(target)
             counts[split] += 1
     return counts
 
@@ -176,7 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, help="side of each half of a pair")
     parser.add_argument("--crops-per-image", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files in --output that an earlier make-dataset did not write (by default that stops it)")
     args = parser.parse_args(argv)
-    counts = make_paired_dataset(args.input, args.output, args.kind, args.size, args.crops_per_image, seed=args.seed)
-    print(f"wrote {counts['train']} train and {counts['val']} val pairs to {args.output}")
+    counts = make_paired_dataset(args.input, args.output, args.kind, args.size, args.crops_per_image, seed=args.seed,
+                                 overwrite=args.overwrite)
+    line = f"wrote {counts['train']} train and {counts['val']} val pairs to {args.output}"
+    if counts["skipped"]:
+        line += f"; skipped {counts['skipped']} photo(s) that could not be read"
+    if counts["ignored"]:
+        line += f"; ignored {counts['ignored']} file(s) that are not images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+    print(line)
     return 0

@@ -1,8 +1,9 @@
 """`python -m pix2pix_hub translate`: a file or a folder through a model, losing nothing.
 
 - Every input gets its own output: `a.jpg`, `a.png` and `a.webp` in one folder become `a_jpg.png`,
-  `a_png.png`, `a_webp.png` (a name that is free is kept as `a.png`); a plan that would still overwrite
-  something, or an input, is refused before anything is written.
+  `a_png.png`, `a_webp.png` (a name that is free is kept as `a.png`); a plan that would overwrite an input,
+  or a file that an earlier run did not write (output_files.py; `--overwrite` allows it), is refused before
+  anything is written.
 - The output folder is never read as input, even inside the input folder; files are written under a
   temporary name and renamed, so `--skip_existing` can resume a killed batch without trusting a half file.
 - `--on_bad_image skip` passes over files that cannot be read and counts them; `error` (default) stops
@@ -20,14 +21,16 @@ import numpy as np
 
 from ..data.images import IMAGE_SUFFIXES, BadImageError, read_array, write_array
 from ..errors import ConfigError, command, first_line
+from ..output_files import MANIFEST, WrittenFiles, check_writable_folder
 from .translator import DEFAULT_MEMORY_BUDGET, ImageTranslator, best_device, parse_resolution
 
 DEPTHS = {"8": np.uint8, "16": np.uint16, "float": np.float32}
 PARTIAL = ".partial-"  # write_array's temporary names: never inputs
 
 
-def list_inputs(path: Path, output: Path) -> list[Path]:
-    """The images to translate: `path` itself, or every image under it except those in `output`."""
+def list_inputs(path: Path, output: Path, left_out: Counter | None = None) -> list[Path]:
+    """The images to translate: `path` itself, or every image under it except those in `output`. `left_out`
+    counts what else is there: images under the output folder, and other files by their suffix."""
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -36,8 +39,15 @@ def list_inputs(path: Path, output: Path) -> list[Path]:
     if output == path.resolve():
         raise ConfigError(f"--output {output} is the input folder: outputs could overwrite inputs and would be read "
                           "as inputs next time; choose an --output folder of its own")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                   and PARTIAL not in p.name and output not in p.resolve().parents)
+    left_out = Counter() if left_out is None else left_out
+    files = []
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and PARTIAL not in p.name and p.name != MANIFEST):
+        if file.suffix.lower() not in IMAGE_SUFFIXES:
+            left_out[file.suffix.lower() or "(no suffix)"] += 1
+        elif output in file.resolve().parents:
+            left_out["under --output"] += 1
+        else:
+            files.append(file)
     if not files:
         raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}"
                           + (" outside the output folder" if output.is_relative_to(path.resolve()) else ""))
@@ -98,6 +108,8 @@ def parse_args(argv):
     parser.add_argument("--on_bad_image", choices=("error", "skip"), default="error",
                         help="a file that cannot be read: stop with one line, or skip it and count it")
     parser.add_argument("--skip_existing", action="store_true", help="leave outputs that already exist (resume a batch)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files in --output that an earlier translate did not write (by default that stops the run)")
     parser.add_argument("--max_megapixels", type=float, default=256,
                         help="refuse larger images from their header (decompression bombs)")
     args = parser.parse_args(argv)
@@ -131,9 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     args = parse_args(argv)
-    files = list_inputs(args.input, args.output)
+    check_writable_folder(args.output)
+    left_out: Counter = Counter()
+    files = list_inputs(args.input, args.output, left_out)
     root = args.input if args.input.is_dir() else args.input.parent
     targets = plan_outputs(files, root, args.output, args.bit_depth)
+    written = WrittenFiles(args.output)
+    written.refuse_others([] if args.skip_existing else targets.values(), args.overwrite, skip_hint=
+                          " (--skip_existing leaves it)")
     state = Accelerator()  # one process unless started by `accelerate launch`; reads ACCELERATE_USE_CPU
     device = args.device or best_device()
     if state.num_processes > 1 and not args.device:  # each process its own GPU (cuda:N); "cpu", not "cpu:0"
@@ -162,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 output, info = translator.translate_array(image, DEPTHS.get(args.bit_depth))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_array(target, output)
+                written.record(target)
                 counts["written"] += 1
                 runs[info.describe()] += 1
                 if len(files) <= 20:
@@ -171,14 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         totals.update(part_counts)
         all_runs.update(part_runs)
     if state.is_main_process:
-        report(args, totals, all_runs, state.num_processes, len(files))
+        report(args, totals, all_runs, state.num_processes, len(files), left_out)
     # the process group goes down before the interpreter does: left to exit, a gloo rank sometimes aborted
     # ("terminate called without an active exception", SIGABRT) after all its files were written
     state.end_training()
     return 0
 
 
-def report(args, totals: Counter, runs: Counter, processes: int, listed: int) -> None:
+def report(args, totals: Counter, runs: Counter, processes: int, listed: int, left_out: Counter) -> None:
     line = f"wrote {totals['written']} of {listed} image(s) to {args.output}"
     if processes > 1:
         line += f" ({processes} processes)"
@@ -186,10 +204,19 @@ def report(args, totals: Counter, runs: Counter, processes: int, listed: int) ->
         line += f"; {totals['existing']} already there (--skip_existing)"
     if totals["bad"]:
         line += f"; skipped {totals['bad']} that could not be read (--on_bad_image skip)"
+    under_output = left_out.pop("under --output", 0)
+    if under_output:
+        line += f"; left out {under_output} image(s) already under --output"
+    if left_out:
+        kinds = ", ".join(f"{count} {suffix}" for suffix, count in left_out.most_common())
+        line += f"; ignored {sum(left_out.values())} file(s) of other types ({kinds}: it reads {', '.join(sorted(IMAGE_SUFFIXES))})"
     print(line)
     if listed > 20:
-        for how, count in runs.most_common(5):
+        groups = runs.most_common()
+        for how, count in groups[:5]:
             print(f"  {count} image(s): {how}")
+        if len(groups) > 5:
+            print(f"  ... and {sum(c for _, c in groups[5:])} image(s) in {len(groups) - 5} more way(s)")
 
 
 if __name__ == "__main__":
