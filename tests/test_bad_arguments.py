@@ -28,6 +28,14 @@ def one_line(capsys) -> str:
     return lines[0]
 
 
+def error_line(capsys) -> str:
+    """The one `error:` line, where the command may print progress before it (a model loading)."""
+    captured = capsys.readouterr()
+    errors = [line for line in (captured.out + captured.err).splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in captured.err, captured.out + captured.err
+    return errors[0]
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--max_steps", "-1"], "error: --max_steps -1: must be at least 1"),
     (["--n_epochs", "0", "--n_epochs_decay", "0"], "error: --n_epochs 0 --n_epochs_decay 0: nothing to train"),
@@ -93,3 +101,68 @@ def test_bad_tiling_numbers_are_one_line(tmp_path, capsys, flags, expected):
     code = translate.main(["--model", str(tmp_path), "--input", str(tmp_path), "--output", str(tmp_path / "o"), *flags])
     assert code == 2
     assert expected in one_line(capsys)
+
+
+def test_a_batch_larger_than_the_dataset_is_one_line_not_a_spin(data, tmp_path):
+    """Issue 30 (3): `--batch_size 100` on a small dataset spun at step 0 for as long as we waited."""
+    import time
+
+    from helpers import run_train
+    start = time.monotonic()
+    result = run_train("--dataset", data, "--output_dir", tmp_path / "run", *TINY, "--batch_size", 100, expect=2,
+                       timeout=120)
+    assert time.monotonic() - start < 120  # (run_train's timeout would also end a spin: the exit code tells)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == ("error: --batch_size 100 is larger than the 4 training image(s): use --batch_size 4 or less, "
+                         "or add images"), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()  # no lock or folder left behind
+
+
+def test_an_output_dir_under_a_file_is_one_line(data, tmp_path, capsys):
+    """Issue 30 (5): `train.py --output_dir notes.txt/run` was a NotADirectoryError traceback."""
+    (tmp_path / "notes.txt").write_text("mine")
+    assert train.main(["--dataset", str(data), "--output_dir", str(tmp_path / "notes.txt" / "run"), *TINY]) == 2
+    assert "notes.txt is a file, so no folder can be made under it" in one_line(capsys)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_config_error_leaves_no_lock_or_folder(tmp_path, capsys):
+    """Issue 30 (7): a run stopped by a bad --dataset left output_dir/train.lock (and the folder) behind."""
+    out = tmp_path / "run"
+    assert train.main(["--dataset", str(tmp_path / "missing"), "--output_dir", str(out), *TINY]) == 2
+    assert "no such folder" in one_line(capsys) and not out.exists()
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")
+    assert train.main(["--dataset", str(tmp_path / "missing"), "--output_dir", str(out), *TINY]) == 2
+    one_line(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # a folder the user made stays, lock gone
+
+
+def test_a_text_file_named_pth_is_one_line(tmp_path, capsys):
+    """Issue 30 (5): `convert --checkpoint notes.pth` (text) was KeyError: 101 from the weights-only unpickler."""
+    from pix2pix_hub.loading import convert_command
+    (tmp_path / "notes.pth").write_text("hello, these are my notes\n")
+    assert convert_command.main(["--checkpoint", str(tmp_path / "notes.pth"), "--output", str(tmp_path / "o")]) == 2
+    assert "notes.pth is not a PyTorch checkpoint" in one_line(capsys)
+
+
+def test_evaluate_names_a_flag_it_has_and_the_real_cause(data, tmp_path, capsys):
+    """Issue 30 (6): evaluate suggested `--on_bad_image skip`, which it rejected; a pix2pix model on trainA/ trainB/
+    said "no images found" and listed that very layout as accepted."""
+    from pix2pix_hub import save_model_folder
+    from pix2pix_hub.models import build_generator
+
+    from helpers import make_unpaired_folders
+    model = save_model_folder(tmp_path / "model", {"AtoB": build_generator("unet_64", ngf=8)},
+                              {"model_type": "pix2pix", "resolution": 64, "test_mode": "eval"})
+    unpaired = make_unpaired_folders(tmp_path / "unpaired", size=64)
+    assert evaluate.main(["--model", str(model), "--dataset", str(unpaired), "--no_fid"]) == 2
+    line = error_line(capsys)
+    assert "holds unpaired folders (testA/ testB/ trainA/ trainB/): a paired model needs pairs" in line, line
+    broken = make_aligned_folder(tmp_path / "broken", n=4, size=64, splits=("test",))
+    (broken / "test" / "001.png").write_bytes(b"not a png")
+    assert evaluate.main(["--model", str(model), "--dataset", str(broken), "--no_fid"]) == 2
+    assert "--on_bad_image skip" in error_line(capsys)
+    assert evaluate.main(["--model", str(model), "--dataset", str(broken), "--no_fid", "--on_bad_image", "skip"]) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s)" in out and "left out 1 image(s) that could not be read" in out, out  # of 2

@@ -104,6 +104,12 @@ def paired_sources(config: DataConfig, split: str) -> tuple[list, list | None, s
     if base is root and any((root / s).is_dir() for s in ("train", "val", "test")):
         raise DataError(f"{root} has no {split}/ folder (pass --split)")
     images = [p for p in base.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES] if base.is_dir() else []
+    unpaired = sorted(p.name + "/" for p in root.iterdir() if p.is_dir() and p.name[-1:] in "AB"
+                      and p.name[:-1] in ("train", "val", "test"))
+    if not images and unpaired:  # the loader asked for pairs: a paired model (pix2pix) or a --direction evaluation
+        raise DataError(f"{root} holds unpaired folders ({' '.join(unpaired)}): a paired model needs pairs (aligned "
+                        "A|B images, A/ and B/ folders with matching names, or a metadata.csv naming two columns); "
+                        "unpaired folders are for CycleGAN and CUT")
     if not images:
         raise DataError(f"{base}: no images found. Accepted layouts: {LAYOUTS}")
     return sorted(images), None, f"aligned A|B images in {base}"

@@ -278,6 +278,10 @@ def evaluate(model, data: DataConfig | str, *, split: str = "test", direction: s
               "kind": "paired" if len(generators) == 1 else "cycle", "directions": sorted(generators),
               "test_mode": modes, "resolution": resolution, "num_images": count, "metrics": metrics,
               "notes": extras.notes + notes}
+    bad = getattr(dataset, "bad_images", [])
+    if bad:
+        result["notes"].append(f"left out {len(bad)} image(s) that could not be read (--on_bad_image skip), "
+                               f"e.g. {bad[0][1]}")
     if output_dir:
         write_report(result, rows, Path(output_dir))
     return result
@@ -320,13 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image_column_b", default="imageB", help="Hub/`datasets` data: column of domain B")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", type=Path, help="folder for metrics.json and grid.png")
+    parser.add_argument("--on_bad_image", choices=("error", "skip"), default="error",
+                        help="an image that cannot be read: stop with its name, or leave it out and count it")
     args = parser.parse_args(argv)
     if args.output is not None and args.output.exists() and not args.output.is_dir():
         raise ConfigError(f"--output {args.output} is a file: pass a folder for metrics.json and grid.png")
     for flag in ("max_images", "resolution", "batch_size"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} {getattr(args, flag)}: must be at least 1")
-    data = DataConfig(dataset=args.dataset, image_column_a=args.image_column_a, image_column_b=args.image_column_b)
+    data = DataConfig(dataset=args.dataset, image_column_a=args.image_column_a, image_column_b=args.image_column_b,
+                      on_bad_image=args.on_bad_image)
     result = evaluate(args.model, data, split=args.split, direction=args.direction, max_images=args.max_images,
                       resolution=args.resolution, batch_size=args.batch_size, test_mode=args.test_mode,
                       output_dir=args.output, device=args.device, use_fid=not args.no_fid)

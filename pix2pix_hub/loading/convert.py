@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
             raise ConvertError(f"{path} is not a PyTorch checkpoint (it cannot be unpickled)") from None
         raise ConvertError(f"{path} holds objects other than tensors ({unsafe.group(1)}), which are not loaded for "
                            "safety; re-save only the weights: torch.save(net.state_dict(), path)") from None
-    except (RuntimeError, EOFError, ValueError, OSError) as error:
+    # (text or random bytes make the weights-only unpickler trip on a missing memo key, index or struct)
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, struct.error) as error:
         raise ConvertError(f"{path} is not a PyTorch checkpoint ({type(error).__name__}: "
                            f"{first_line(error, 120, 'empty')})") from None
     return strip_module_prefix(unwrap_state_dict(loaded, path))

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..data.datasets import load_image_dataset
 from ..errors import ConfigError
+from ..output_files import check_writable_folder
 from ..recipes import RECIPES, Recipe
 from ..recipes.losses import NonFiniteLossError
 from .checkpoints import find_checkpoint, list_checkpoints, load_checkpoint, remove_partial_checkpoints, save_checkpoint
@@ -128,12 +130,22 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
         project_config=ProjectConfiguration(project_dir=out.output_dir, logging_dir=str(Path(out.output_dir) / "logs")),
         # A BatchNorm discriminator is called twice (real, fake) before backward; broadcasting its
         # buffers at the second call would overwrite tensors autograd still needs.
-        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
+        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)]
+        + ([InitProcessGroupKwargs(backend="gloo")] if shares_a_gpu() else []),
     )
     if accelerator.mixed_precision == "fp16" and not accelerator.native_amp:  # Accelerate would quietly run fp32
         raise ConfigError(f"--mixed_precision fp16 needs a GPU (this run is on {accelerator.device.type}); "
                          "use --mixed_precision bf16 (autocast on the CPU) or no")
     return accelerator
+
+
+def shares_a_gpu(local_processes: int | None = None, gpus: int | None = None) -> bool:
+    """More processes on this machine than GPUs (`accelerate launch --num_processes 2` with one GPU): Accelerate
+    puts them on the same devices, where NCCL refuses two ranks on one device; gloo runs them (slower, but a
+    multi-process run can be checked on a one-GPU machine)."""
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if local_processes is None else local_processes
+    gpus = (torch.cuda.device_count() if torch.cuda.is_available() else 0) if gpus is None else gpus
+    return 0 < gpus < local_processes
 
 
 def tracker_config(config: TrainConfig) -> dict:
@@ -167,6 +179,7 @@ def train(config: TrainConfig) -> Path:
     raise TrainingInterrupted, a second one aborts (interrupts.py)."""
     config.resolve(RECIPES[config.model.model].defaults)
     output_dir = Path(config.output.output_dir)
+    check_writable_folder(output_dir, "--output_dir")
     accelerator = make_accelerator(config)
     lock = acquire_run_lock(accelerator, output_dir)
     try:
@@ -232,6 +245,11 @@ def train_locked(config: TrainConfig, accelerator: Accelerator, interrupts: Inte
         loader = prepare_stream_loader(accelerator, loader)
     else:
         loader = accelerator.prepare(loader)
+        if len(loader) == 0:  # drop_last with fewer images than a batch: an epoch without a step
+            share = len(dataset) // accelerator.num_processes
+            raise ConfigError(f"--batch_size {config.optim.batch_size} is larger than the {len(dataset)} training "
+                              "image(s)" + (f" ({share} per process)" if accelerator.num_processes > 1 else "")
+                              + f": use --batch_size {max(1, share)} or less, or add images")
     run = Run(accelerator, recipe, config, dataset, loader, validation_batch, *count_steps(config, loader),
               interrupts=interrupts)
     resume(run)
@@ -297,6 +315,7 @@ def run_loop(run: Run) -> None:
             if done_in_epoch and not getattr(run.dataset, "resume_items", 0):
                 batches = accelerator.skip_first_batches(run.loader, done_in_epoch * accum)
             lr = config.optim.learning_rate * lr_factor(config, epoch)
+            step_before = run.step
             for batch in batches:
                 if config.data.streaming:  # no epochs known in advance: the schedule is spread over --max_steps
                     lr = config.optim.learning_rate * lr_factor(config, stretched_epoch(config, run.step))
@@ -313,6 +332,8 @@ def run_loop(run: Run) -> None:
                 after_step(run, losses, lr, progress)
                 if run.step >= run.total_steps:
                     break
+            if run.step == step_before:  # (train() refuses a batch larger than the data: this is a bug)
+                raise RuntimeError(f"epoch {epoch} gave no training step; the loader holds {len(run.loader)} batches")
             epoch += 1
     if run.skipped_steps:
         accelerator.print(f"skipped {run.skipped_steps} step(s) with a non-finite loss")

@@ -9,6 +9,7 @@ with a line saying so. A holder on another host cannot be checked from here and 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -60,8 +61,10 @@ class RunLock:
         self.path = Path(output_dir) / LOCK_FILE
         self.fd: int | None = None
         self.notice: str | None = None
+        self.made_folder = False
 
     def acquire(self) -> "RunLock":
+        self.made_folder = not self.path.parent.exists()  # a run that stops at once leaves no empty folder
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(10):  # retried only when the file was replaced between open() and flock()
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -134,6 +137,9 @@ class RunLock:
         finally:
             os.close(self.fd)
             self.fd = None
+        if self.made_folder:
+            with contextlib.suppress(OSError):  # not empty: the run wrote something
+                self.path.parent.rmdir()
 
     def __enter__(self) -> "RunLock":
         return self.acquire()
