@@ -131,6 +131,7 @@ class OutputConfig:
     hub_private: bool = _opt(False, "create the Hub repo as private")
     hub_token: str | None = _opt(None, "Hub token (default: the cached login / HF_TOKEN)")
     push_checkpoints: bool = _opt(False, "with --push_to_hub: also upload each checkpoint to a `checkpoints` branch")
+    overwrite: bool = _opt(False, "replace model files in output_dir (README.md, config.json...) that no training run wrote; by default such a file stops the run before it starts")
 
 
 @dataclass

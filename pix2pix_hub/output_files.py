@@ -66,7 +66,7 @@ class WrittenFiles:
         stat = path.stat()
         return self.entries.get(self.key(path)) == (stat.st_size, stat.st_mtime_ns)
 
-    def refuse_others(self, targets: Iterable[Path], overwrite: bool, skip_hint: str = "") -> None:
+    def refuse_others(self, targets: Iterable[Path], overwrite: bool, skip_hint: str = "", flag: str = "--output") -> None:
         """ConfigError if a target exists that these commands did not write (unless `overwrite`)."""
         if overwrite:
             return
@@ -74,7 +74,7 @@ class WrittenFiles:
         if foreign:
             more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
             raise ConfigError(f"{foreign[0]}{more} already exists and was not written by pix2pix_hub: nothing was "
-                              f"written; pass --overwrite to replace it{skip_hint}, or choose another --output")
+                              f"written; pass --overwrite to replace it{skip_hint}, or choose another {flag}")
 
     def record(self, path: Path) -> None:
         """Add a file just written (appended: one short line per file, safe beside other processes)."""

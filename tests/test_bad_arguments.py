@@ -166,3 +166,19 @@ def test_evaluate_names_a_flag_it_has_and_the_real_cause(data, tmp_path, capsys)
     assert evaluate.main(["--model", str(model), "--dataset", str(broken), "--no_fid", "--on_bad_image", "skip"]) == 0
     out = capsys.readouterr().out
     assert "1 image(s)" in out and "left out 1 image(s) that could not be read" in out, out  # of 2
+
+
+def test_a_users_readme_in_output_dir_stops_the_run_before_it_starts(data, tmp_path, capsys):
+    """Issue 30: the final model folder (its card is README.md) would replace the user's own files at the end."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "README.md").write_text("my project notes")
+    assert train.main(["--dataset", str(data), "--output_dir", str(out), *TINY, "--max_steps", "1"]) == 2
+    line = one_line(capsys)
+    assert f"{out / 'README.md'} already exists and was not written by pix2pix_hub" in line and "--output_dir" in line
+    assert sorted(p.name for p in out.iterdir()) == ["README.md"]  # refused before any work
+    assert train.main(["--dataset", str(data), "--output_dir", str(out), *TINY, "--max_steps", "1", "--overwrite"]) == 0
+    assert "my project notes" not in (out / "README.md").read_text()
+    capsys.readouterr()
+    # its own model files, untouched, do not stop the next run in the same folder
+    assert train.main(["--dataset", str(data), "--output_dir", str(out), *TINY, "--max_steps", "2"]) == 0

@@ -10,11 +10,12 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData
 
 from ..config import TrainConfig
+from ..output_files import MANIFEST
 from .ids import is_hub_id
 from .upload import upload_model_folder
 
 # What stays out of an upload of output_dir: resumable state and logs, not the model.
-NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**", "train.lock"]
+NOT_UPLOADED = ["checkpoint-*", "checkpoint-*/**", "logs/**", "samples/**", "*.partial/**", "train.lock", MANIFEST]
 
 CARD_TEMPLATE = """---
 {{ card_data }}

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..config import TrainConfig
 from ..data.datasets import load_image_dataset
 from ..errors import ConfigError
-from ..output_files import check_writable_folder
+from ..output_files import WrittenFiles, check_writable_folder
 from ..recipes import RECIPES, Recipe
 from ..recipes.losses import NonFiniteLossError
 from .checkpoints import find_checkpoint, list_checkpoints, load_checkpoint, remove_partial_checkpoints, save_checkpoint
@@ -32,6 +32,11 @@ from .interrupts import InterruptFlag, TrainingInterrupted, signal_name
 
 logger = logging.getLogger("pix2pix_hub")
 SAMPLES_FILE = "samples.png"  # the final validation grid, shown in the model card
+MODEL_FILES = ("README.md", "config.json", "model.safetensors", SAMPLES_FILE)  # what finish() writes, also in AtoB/ BtoA/
+
+
+def model_files(output_dir: Path) -> list[Path]:
+    return [folder / name for folder in (output_dir, output_dir / "AtoB", output_dir / "BtoA") for name in MODEL_FILES]
 
 
 # -- learning rate ------------------------------------------------------------------------------
@@ -180,6 +185,8 @@ def train(config: TrainConfig) -> Path:
     config.resolve(RECIPES[config.model.model].defaults)
     output_dir = Path(config.output.output_dir)
     check_writable_folder(output_dir, "--output_dir")
+    # the final model folder would replace these: the user's own README.md (say) stops the run now, not at its end
+    WrittenFiles(output_dir).refuse_others(model_files(output_dir), config.output.overwrite, flag="--output_dir")
     accelerator = make_accelerator(config)
     lock = acquire_run_lock(accelerator, output_dir)
     try:
@@ -404,6 +411,10 @@ def finish(run: Run) -> None:
             accelerator.print(f"streamed {dataset.passes} complete pass(es) over the data in {run.step} steps"
                               + dataset.orientation.summary())
         write_model_card(output_dir, config, metrics, skipped_images=len(bad))
+        written = WrittenFiles(output_dir)
+        for file in model_files(output_dir):
+            if file.is_file():
+                written.record(file)
         if config.output.push_to_hub:
             push_output_dir(output_dir, config)
     accelerator.end_training()
