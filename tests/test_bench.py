@@ -3,6 +3,9 @@
 import json
 
 from benchmarks import bench
+from pix2pix_hub.models import build_generator
+
+from bounds import depth_of, float32_bound
 
 
 def test_bench_quick_writes_json(tmp_path, monkeypatch, capsys):
@@ -20,7 +23,9 @@ def test_bench_quick_writes_json(tmp_path, monkeypatch, capsys):
         assert r["ratio"] > 0 and r["baseline_value"] > 0 and r["fast_value"] > 0, r
     assert rows[("inference", "fp32 GEMM rate")]["fast_value"] > 0
     unet = rows[("inference", "unet_32")]
-    assert unet["fast"] != "eager" and unet["max_abs_diff"] <= 1e-3
+    # the fast path against eager, the same fp32 weights: float32 rounding along the U-Net's layers at the outputs'
+    # scale (tanh: 1); a wrong weight or layout moves outputs by a fraction of 1
+    assert unet["fast"] != "eager" and unet["max_abs_diff"] <= float32_bound(1.0, depth_of(build_generator("unet_32", ngf=8)))
     curve = rows[("train-gpu", "pix2pix img/s")]["fast_loss_curve"]
     assert len(curve["mean_L1"]) == 4
     for model in ("cut", "fastcut"):  # side by side with CycleGAN, each one's memory from its own process

@@ -6,6 +6,7 @@ import torch
 from benchmarks.bench import OneDevice, synthetic_batch, train_config
 from pix2pix_hub.recipes import RECIPES
 
+from bounds import depth_of, float32_bound
 from helpers import TINY, make_aligned_folder, run_train
 
 
@@ -43,6 +44,13 @@ def test_channels_last_step_matches_plain_step():
         recipe.prepare(OneDevice("cpu"))
         losses = recipe.training_step(batch)
         results.append((losses["loss_G_L1"].item(), recipe.networks["G"].state_dict()))
-    assert abs(results[0][0] - results[1][0]) < 1e-4
+    recipe = RECIPES["pix2pix"](train_config("pix2pix", True, 8))
+    depth = depth_of(recipe.networks["G"]) + depth_of(recipe.networks["D"])
+    # the loss: convolution rounding through G then D (its GAN term), at the loss's scale
+    assert abs(results[0][0] - results[1][0]) <= float32_bound(max(1.0, abs(results[0][0])), depth)
+    # the weights after one Adam step: it moves each by at most lr (m/sqrt(v) = g/|g| at the first step), so two
+    # correct runs differ by at most 2 lr, where rounding flips a near-zero gradient; weights laid out wrongly
+    # differ by their init scale (0.02), 50x more
+    lr = recipe.config.optim.learning_rate
     for key, value in results[0][1].items():
-        assert torch.allclose(value, results[1][1][key], atol=1e-5), key
+        assert (value - results[1][1][key]).abs().max() <= 2 * lr, key
