@@ -184,25 +184,30 @@ def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None
     return output, f"✅ {width}×{height} in {seconds * 1000:.0f} ms{extra}: model {info.describe()}{scaled}"
 
 
+# Both values are always choices, hidden for a one-way model: Gradio checks an API caller's value against the
+# Radio's choices as the page was built, so a CycleGAN picked over the API could not be asked for BtoA otherwise.
+PLAIN_DIRECTIONS = [("A → B", "AtoB"), ("B → A", "BtoA")]
+
+
 def direction_choices(model_id: str):
     """(choices [(label, value)], visible, status) for the direction Radio."""
     model_id = (model_id or DEFAULT_MODEL).strip() if isinstance(model_id, str) or model_id is None else ""
     refusal = server().refusal(model_id)
     if refusal:
-        return [("A → B", "AtoB")], False, f"⚠️ {refusal}"
+        return PLAIN_DIRECTIONS, False, f"⚠️ {refusal}"
     pending = gallery_pending(model_id)
     if pending:
-        return [("A → B", "AtoB")], False, pending
+        return PLAIN_DIRECTIONS, False, pending
     try:
         config = model_config(model_id)
     except Exception as error:  # noqa: BLE001
-        return [("A → B", "AtoB")], False, f"⚠️ Model `{model_id}`: {server().message(error)}"
+        return PLAIN_DIRECTIONS, False, f"⚠️ Model `{model_id}`: {server().message(error)}"
     if config.get("model_type") == "cyclegan" or config.get("directions"):
         a = config.get("domain_a_name") or "A"
         b = config.get("domain_b_name") or "B"
         return [(f"{a} → {b}", "AtoB"), (f"{b} → {a}", "BtoA")], True, f"Model `{model_id}` (CycleGAN {a} ↔ {b})"
     described = gallery_app.describe(model_id)  # a gallery entry: what it makes, its source and licence
-    return [("A → B", "AtoB")], False, described or f"Model `{model_id}` ({config.get('model_type', 'pix2pix')})"
+    return PLAIN_DIRECTIONS, False, described or f"Model `{model_id}` ({config.get('model_type', 'pix2pix')})"
 
 
 def model_choices(model: str) -> list[str]:

@@ -2,12 +2,15 @@
 through gradio_client and plain HTTP as a hostile visitor would: paths typed as the model, a non-model repo and an
 oversize config in the model list, oversize uploads, a slow load beside a fast request."""
 
+import contextlib
+import io
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +23,7 @@ from pix2pix_hub.models import build_generator
 
 from helpers import served_app
 
-MODELS = ["space/tiny", "space/not-a-model", "space/big-config", "space/slow"]
+MODELS = ["space/tiny", "space/not-a-model", "space/big-config", "space/slow", "space/cyc"]
 UPLOAD_MB, MAX_PIXELS = 1, 1_000_000
 
 
@@ -32,7 +35,7 @@ def peak_memory_mib(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def space(local_hub_server, tmp_path_factory):
-    """`python app.py --public` with the four models of MODELS on the loopback Hub; yields (url, pid, root)."""
+    """`python app.py --public` with the models of MODELS on the loopback Hub; yields (url, pid, root)."""
     root = tmp_path_factory.mktemp("app-space")
     torch.manual_seed(0)
     tiny = save_model_folder(root / "tiny", {"AtoB": build_generator("unet_64", ngf=8)},
@@ -41,6 +44,9 @@ def space(local_hub_server, tmp_path_factory):
     slow = save_model_folder(root / "slow", {"AtoB": build_generator("unet_128", ngf=32)},  # 42 MB, seconds to load
                              {"model_type": "pix2pix", "resolution": 128})
     local_hub_server.add_repo("space/slow", slow)
+    cyc = save_model_folder(root / "cyc", {d: build_generator("resnet_2blocks", ngf=8, norm="instance")
+                                           for d in ("AtoB", "BtoA")}, {"model_type": "cyclegan", "resolution": 64})
+    local_hub_server.add_repo("space/cyc", cyc)
     config = json.loads((tiny / "config.json").read_text())
     (tiny / "config.json").write_text(json.dumps({**config, "ngf": 512}))  # ~7 GB of parameters beside 2 MB
     local_hub_server.add_repo("space/big-config", tiny)
@@ -288,6 +294,144 @@ def test_translate_api_takes_an_upload_and_bad_files_get_one_line(space, client,
     assert status.startswith("✅ 96×96") and "functools" not in status and Image.open(image).size == (96, 96)
     (tmp_path / "x.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>')
     from helpers import bomb
-    for path, words in ((tmp_path / "x.svg", "not a readable image"), (bomb(tmp_path / "b.png", 3000, 3000), "pixels")):
+    (tmp_path / "t.txt").write_text("not an image")
+    for path, words in ((tmp_path / "x.svg", "not a readable image"), (tmp_path / "t.txt", "not a readable image"),
+                        (bomb(tmp_path / "b.png", 3000, 3000), "pixels"),  # 9 MP: over twice the cap, PIL's bomb
+                        (bomb(tmp_path / "c.png", 9000, 9000), "pixels")):  # > 80 MP (Gradio's own decoding failed)
         image, status = upload(client, path)
         assert image is None and status.startswith("⚠️ Could not read the image: the upload") and words in status, status
+
+
+def upload_raw(url: str, path) -> dict:
+    """POST a file to Gradio's upload route, as any HTTP client can: the FileData to pass to an endpoint."""
+    import uuid
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"in.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + open(path, "rb").read() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "gradio_api/upload", data=body,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    (server_path,) = json.loads(urllib.request.urlopen(request, timeout=30).read())
+    return {"path": server_path, "meta": {"_type": "gradio.FileData"}}
+
+
+def completed(reply: str) -> list:
+    """The data of an event stream's `complete` event (AssertionError with the stream if there is none)."""
+    lines = reply.splitlines()
+    assert "event: complete" in lines, reply
+    return json.loads(lines[lines.index("event: complete") + 1].removeprefix("data: "))
+
+
+@pytest.mark.parametrize("model, direction", [("space/tiny", "AtoB"), ("space/cyc", "BtoA")])
+def test_translate_over_raw_http_with_an_upload_for_each_model_kind(space, tmp_path, model, direction):
+    """Issue 29 (2): over HTTP /translate's stream ended in "Object of type partial is not JSON serializable", and
+    the upload was ignored (the hidden input state stayed "sketch")."""
+    url = space[0]
+    reply = call(url, "translate", ["", upload_raw(url, drawing(tmp_path / "in.png")), model, direction, "default"])
+    image, status = completed(reply)
+    assert status.startswith("✅ 96×96") and "functools" not in reply and "partial" not in reply, reply
+    assert (f"({direction})" in status) == (model == "space/cyc"), status  # the CycleGAN ran the asked direction
+    assert image["path"] and image["url"].startswith(url)
+    with urllib.request.urlopen(image["url"], timeout=30) as answer:
+        assert Image.open(io.BytesIO(answer.read())).size == (96, 96)
+
+
+def live(url: str, sketch: str) -> tuple[int, dict]:
+    """The canvas's per-stroke request, as the page sends it: POST /gradio_api/component_server."""
+    config = json.loads(urllib.request.urlopen(url + "config", timeout=30).read())
+    (canvas,) = [c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "canvas"]
+    body = {"session_hash": "probe", "component_id": canvas, "fn_name": "translate_live",
+            "data": {"sketch": sketch, "model": "space/tiny", "direction": "AtoB", "resolution": "default"}}
+    request = urllib.request.Request(url + "gradio_api/component_server", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return answer.status, json.loads(answer.read())
+
+
+def test_the_live_endpoint_answers_a_bomb_with_its_line(space, tmp_path):
+    """Issue 29 (3): a 30000x30000 PNG of a few hundred bytes as the sketch was an HTTP 500
+    (PIL's DecompressionBombError escaped decode_sketch)."""
+    import base64
+
+    from helpers import bomb
+    for side, words in ((30000, "claims far more pixels than this server decodes"), (1100, "over this server's limit")):
+        data_url = "data:image/png;base64," + base64.b64encode(bomb(tmp_path / f"{side}.png", side, side).read_bytes()).decode()
+        code, answer = live(space[0], data_url)
+        assert code == 200 and answer["image"] is None and words in answer["status"], answer
+    code, answer = live(space[0], "data:image/png;base64," + base64.b64encode(open(drawing(tmp_path / "d.png"), "rb").read()).decode())
+    assert code == 200 and answer["image"].startswith("data:image/png") and answer["status"].startswith("✅"), answer
+
+
+def test_every_upload_refusal_says_the_readmes_limit(space, tmp_path):
+    """Issue 29 (6): one limit was worded "request body over the limit of 21 MiB", "File size exceeded maximum
+    allowed size of 20971520 bytes" and "20.0 Mb"; the README says MB."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = space[0]
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * (UPLOAD_MB * 2**20 + 1000))  # over the file cap, under the body cap (+1 MB framing)
+    huge = b"\0" * ((UPLOAD_MB + 2) * 2**20)  # over the body cap too
+    bodies = {"gradio's upload route": (b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.png\""
+                                        b"\r\n\r\n" + big.read_bytes() + b"\r\n--b--\r\n", "gradio_api/upload",
+                                        "multipart/form-data; boundary=b"),
+              "the body cap": (huge, "gradio_api/call/translate_upload", "application/json")}
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "`PIX2PIX_MAX_UPLOAD_MB` (default 20)" in readme and " MiB" not in readme.replace("MiB/s", "")
+    for what, (body, route, kind) in bodies.items():
+        parts = urlsplit(url + route)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        try:
+            connection.putrequest("POST", parts.path)
+            connection.putheader("Content-Type", kind)
+            connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for start in range(0, len(body), 65536):
+                    connection.send(body[start:start + 65536])
+            answer = connection.getresponse()
+            text = answer.read().decode()
+        finally:
+            connection.close()
+        assert answer.status == 413 and text == f"the upload is over this server's limit of {UPLOAD_MB} MB; send a smaller file", (what, text)
+
+
+def cached_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_gradio_cache_is_swept(tmp_path):
+    """Issue 29 (5): every upload and output stayed in Gradio's cache folder (~0.9 MB/s under 8 clients). With
+    PIX2PIX_CACHE_SECONDS=2 the files of a request are there after it (the check is not vacuous) and gone within
+    the sweep's period plus their age (1 s + 2 s), with a margin for a loaded machine. The examples Gradio copies
+    at the start stay: a fixed few, not growing with visitors."""
+    torch.manual_seed(0)
+    model = save_model_folder(tmp_path / "m", {"AtoB": build_generator("unet_64", ngf=8)},
+                              {"model_type": "pix2pix", "resolution": 64})
+    cache = tmp_path / "gradio"
+    env = {"GRADIO_TEMP_DIR": str(cache), "PIX2PIX_CACHE_SECONDS": "2", "OMP_NUM_THREADS": "1"}
+    with served_app(["--model", str(model)], tmp_path / "server.log", env) as (url, _):
+        examples = set(cached_files(cache))  # the app's example images, copied once at its start: a fixed few
+        for _ in range(3):  # three requests, each leaving an upload and an output behind
+            image, status = completed(call(url, "translate", ["", upload_raw(url, drawing(tmp_path / "in.png")),
+                                                              str(model), "AtoB", "default"]))
+            assert status.startswith("✅"), status
+        made = set(cached_files(cache)) - examples
+        assert len(made) >= 2, made  # the uploads and outputs were cached: what the sweep has to remove
+        deadline = time.monotonic() + 15
+        while set(cached_files(cache)) & made and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not set(cached_files(cache)) & made, sorted(str(p.relative_to(cache)) for p in cached_files(cache))
+
+
+def test_a_layered_sketch_is_held_to_one_budget_over_the_api(space, client, tmp_path):
+    """Issue 29 (1) through the served app: layers each under the pixel limit are refused together once the
+    request's sum (background and layers) is over it (PIX2PIX_MAX_PIXELS is 1 MP here), and more than 16 layers before any is read."""
+    from gradio_client import handle_file
+    layer = Image.new("RGBA", (700, 700), (0, 0, 0, 0))
+    layer.save(tmp_path / "layer.png")
+    for n, words in ((3, "the sketch's layer 2: 700x700 brings this request to 1.47 megapixels"),
+                     (17, "the sketch has 17 layers; this server takes at most 16")):
+        value = {"background": handle_file(str(drawing(tmp_path / "bg.png", (700, 700)))),
+                 "layers": [handle_file(str(tmp_path / "layer.png"))] * n, "composite": None, "id": None}
+        image, status = client.predict(value, "space/tiny", "AtoB", "default", api_name="/translate_sketch")
+        assert image is None and words in status and "\n" not in status, status
