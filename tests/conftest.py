@@ -7,10 +7,15 @@ pointed at it and their caches in the test's tmp_path (see tests/hub_server.py):
         model.save_pretrained(tmp_path / "m")
         local_hub.add_repo("org/my-model", tmp_path / "m")
         MyModel.from_pretrained("org/my-model")
+
+``sync_api``: Playwright's sync API for the browser tests, or a skip that says what is missing.
 """
+
+import os
 
 import pytest
 
+from helpers import CHROMIUM
 from hub_server import LocalHub, _reset_client_state, patch_clients
 
 
@@ -34,3 +39,12 @@ def local_hub(local_hub_server, tmp_path, monkeypatch):
     yield local_hub_server
     local_hub_server.cache_dir = None
     _reset_client_state()
+
+
+@pytest.fixture
+def sync_api():
+    """Playwright + the system Chromium, or a skip that says what is missing (before any server starts)."""
+    api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); the browser test needs it")
+    return api

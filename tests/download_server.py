@@ -5,7 +5,8 @@ support (206 + Content-Range, If-Range), 404 for anything else, and can misbehav
 
 * ``drop_after[path] = n``: send the headers and the first n bytes of the body, then cut the connection
   (``drops_left`` times; each following request is served whole);
-* ``ignore_range = True``: answer every request with 200 and the whole file, as servers without Range do.
+* ``ignore_range = True``: answer every request with 200 and the whole file, as servers without Range do;
+* ``bytes_per_second = n``: send bodies at about that rate (a slow server, for progress shown while it runs).
 
 Every request's path and Range header are recorded in ``requests``.
 
@@ -19,6 +20,7 @@ import hashlib
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -28,6 +30,7 @@ class FileServer:
         self.drop_after: dict[str, int] = {}
         self.drops_left = 0
         self.ignore_range = False
+        self.bytes_per_second: int | None = None
         self.requests: list[tuple[str, str | None]] = []
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
@@ -96,7 +99,12 @@ class FileServer:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                self.wfile.write(body)
+                step = max(1, (server.bytes_per_second or len(body) or 1) // 10)
+                for start in range(0, len(body), step):
+                    self.wfile.write(body[start:start + step])
+                    if server.bytes_per_second:
+                        self.wfile.flush()
+                        time.sleep(0.1)
 
             def range_start(self, size: int, etag: str) -> int | None:
                 match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")

@@ -210,3 +210,73 @@ def served_app(args: list[str], log_path: Path, env: dict[str, str] | None = Non
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+# -- the app in headless Chromium ------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+
+
+def launch_chromium(playwright, timeout: float = 30000):
+    """The system Chromium, headless, with nothing reaching out of the machine."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=timeout, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"])
+
+
+def stroke(page, points):
+    """One brush stroke through `points` (page coordinates), in small steps like a real pointer."""
+    page.mouse.move(*points[0], steps=2)
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y, steps=6)
+    page.mouse.up()
+
+
+def canvas_status(page) -> str:
+    return page.locator("#canvas .p2p-status").inner_text(timeout=5000)
+
+
+def decode_data_url(data_url: str) -> np.ndarray:
+    import base64
+    import io
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"))
+
+
+def hex_rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+class LivePage:
+    """The page, with what the canvas sends: each live request's sketch (decoded from the request body)."""
+
+    def __init__(self, page):
+        self.page, self.sent, self.joins = page, [], []
+        page.on("request", self._request)
+        # These tests are about the server path: the visitor's switch for browser inference (test_browser_inference)
+        page.add_init_script("localStorage.setItem('pix2pix-hub-browser-inference', 'off')")
+
+    def _request(self, request):
+        if "/component_server" in request.url:
+            body = request.post_data_json
+            self.sent.append(decode_data_url(body["data"]["sketch"]) if body["data"]["sketch"] else None)
+        elif "/queue/join" in request.url:
+            self.joins.append(request.url)
+
+    def results(self) -> int:
+        return int(self.page.eval_on_selector("#canvas .p2p-canvas", "e => +(e.dataset.results || 0)"))
+
+    def until_result(self, before: int):
+        self.page.wait_for_function("(n) => +document.querySelector('#canvas .p2p-canvas').dataset.results > n",
+                                    arg=before)
+
+    def edit(self, action):
+        """Run `action` (a stroke, a click) and wait for the canvas's answer; -> (sketch sent, output shown)."""
+        before, sent = self.results(), len(self.sent)
+        action()
+        self.until_result(before)
+        assert len(self.sent) == sent + 1, "one live request per edit"
+        return self.sent[-1], self.output()
+
+    def output(self):
+        src = self.page.get_attribute("#canvas img.p2p-output", "src")
+        return decode_data_url(src) if src and not self.page.locator("#canvas img.p2p-output").is_hidden() else None

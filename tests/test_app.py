@@ -1,6 +1,5 @@
 """app.py: the pure `translate` function and the real app in headless Chromium."""
 import io
-import os
 import sys
 import time
 
@@ -15,9 +14,7 @@ import app  # noqa: E402
 from pix2pix_hub import save_model_folder  # noqa: E402
 from pix2pix_hub.models import build_generator  # noqa: E402
 
-from helpers import served_app  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
+from helpers import LivePage, canvas_status, decode_data_url, hex_rgb, launch_chromium, served_app, stroke  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +90,7 @@ def test_status_says_at_which_size_the_model_ran(tiny_model, tiny_cyclegan):
     assert "model ran at 200×200 (native), whole image" in status and "upload was scaled" not in status, status
 
 
-def test_bad_model_gives_clear_status(tmp_path):
+def test_bad_model_gives_clearcanvas_status(tmp_path):
     for bad in ("no-such-folder-xyz", "nobody/no-such-model", str(tmp_path)):
         out, status = app.translate(sketch(), bad, None)
         assert out is None and status.startswith("⚠️") and "Traceback" not in status
@@ -170,87 +167,14 @@ def app_server(tiny_model, tmp_path_factory):
         yield url
 
 
-def _stroke(page, points):
-    """One brush stroke through `points` (page coordinates), in small steps like a real pointer."""
-    page.mouse.move(*points[0], steps=2)
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(x, y, steps=6)
-    page.mouse.up()
-
-
-def _status(page):
-    return page.locator("#canvas .p2p-status").inner_text(timeout=5000)
-
-
-@pytest.fixture
-def sync_api():
-    """Playwright + the system Chromium, or a skip that says what is missing (before any server starts)."""
-    api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); the browser test needs it")
-    return api
-
-
-class LivePage:
-    """The page, with what the canvas sends: each live request's sketch (decoded from the request body)."""
-
-    def __init__(self, page):
-        self.page, self.sent, self.joins = page, [], []
-        page.on("request", self._request)
-        # These tests are about the server path: the visitor's switch for browser inference (test_browser_inference)
-        page.add_init_script("localStorage.setItem('pix2pix-hub-browser-inference', 'off')")
-
-    def _request(self, request):
-        if "/component_server" in request.url:
-            body = request.post_data_json
-            self.sent.append(_decode(body["data"]["sketch"]) if body["data"]["sketch"] else None)
-        elif "/queue/join" in request.url:
-            self.joins.append(request.url)
-
-    def results(self) -> int:
-        return int(self.page.eval_on_selector("#canvas .p2p-canvas", "e => +(e.dataset.results || 0)"))
-
-    def until_result(self, before: int):
-        self.page.wait_for_function("(n) => +document.querySelector('#canvas .p2p-canvas').dataset.results > n",
-                                    arg=before)
-
-    def edit(self, action):
-        """Run `action` (a stroke, a click) and wait for the canvas's answer; -> (sketch sent, output shown)."""
-        before, sent = self.results(), len(self.sent)
-        action()
-        self.until_result(before)
-        assert len(self.sent) == sent + 1, "one live request per edit"
-        return self.sent[-1], self.output()
-
-    def output(self):
-        src = self.page.get_attribute("#canvas img.p2p-output", "src")
-        return _decode(src) if src and not self.page.locator("#canvas img.p2p-output").is_hidden() else None
-
-
-def _decode(data_url):
-    import base64
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"))
-
-
-def _rgb(hex_colour):
-    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-
-
-def _launch(sync_api, p):
-    return p.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=30000, args=[
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"])
-
-
 def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
     from pix2pix_hub.app.sketch_canvas import SHOWN, encode_sketch
     from pix2pix_hub.data.palette import SEGMENT_MEANINGS, SEGMENT_PALETTE
 
-    palette = {_rgb(c) for c in SEGMENT_PALETTE.values()} | {(255, 255, 255)}
+    palette = {hex_rgb(c) for c in SEGMENT_PALETTE.values()} | {(255, 255, 255)}
     wait = 20000  # ms, for every single wait below: the whole test stays far below a minute
     with sync_api.sync_playwright() as p:
-        browser = _launch(sync_api, p)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.set_default_timeout(wait)
@@ -258,7 +182,7 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
             live = LivePage(page)
             page.goto(app_server)
             page.wait_for_selector("#canvas .p2p-canvas[data-ready='true']")
-            assert _status(page) == "Draw something…"
+            assert canvas_status(page) == "Draw something…"
 
             # The legend names every colour with what it paints; the cloud swatch is visible on white.
             names = page.eval_on_selector_all(".p2p-swatch", "els => els.map(e => [e.dataset.name, "
@@ -266,7 +190,7 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
             assert names == [list(item) for item in SEGMENT_MEANINGS.items()]
             cloud_chip = page.eval_on_selector(".p2p-swatch[data-name=cloud] .p2p-chip",
                                                "e => getComputedStyle(e).backgroundColor")
-            assert cloud_chip == "rgb({}, {}, {})".format(*_rgb(SHOWN["cloud"]))
+            assert cloud_chip == "rgb({}, {}, {})".format(*hex_rgb(SHOWN["cloud"]))
             view = page.locator("#canvas canvas.p2p-view")
 
             def at(x, y):  # canvas pixel -> viewport coordinates (now: clicks below may scroll the page)
@@ -276,8 +200,8 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
             # A water band painted from OUTSIDE the canvas (16 px left of its edge), as one paints a horizon.
             page.locator(".p2p-swatch[data-name=water]").click()
             start = (view.bounding_box()["x"] - 16, at(0, 90)[1])
-            first_sketch, first = live.edit(lambda: _stroke(page, [start, at(60, 90), at(100, 92)]))
-            assert tuple(first_sketch[90, 0]) == _rgb(SEGMENT_PALETTE["water"]), "the stroke from outside was lost"
+            first_sketch, first = live.edit(lambda: stroke(page, [start, at(60, 90), at(100, 92)]))
+            assert tuple(first_sketch[90, 0]) == hex_rgb(SEGMENT_PALETTE["water"]), "the stroke from outside was lost"
             assert tuple(first_sketch[20, 20]) == (255, 255, 255)
             assert {tuple(c) for c in first_sketch.reshape(-1, 3)} <= palette  # no antialiased in-between colours
             assert first.shape == (128, 128, 3) and first.std() > 0.5, "live output is missing or blank"
@@ -290,18 +214,18 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
 
             # A cloud stroke: the model gets the palette's cloud, the screen shows the tinted one.
             page.locator(".p2p-swatch[data-name=cloud]").click()
-            second_sketch, second = live.edit(lambda: _stroke(page, [at(20, 20), at(80, 24)]))
-            assert tuple(second_sketch[21, 40]) == _rgb(SEGMENT_PALETTE["cloud"])
+            second_sketch, second = live.edit(lambda: stroke(page, [at(20, 20), at(80, 24)]))
+            assert tuple(second_sketch[21, 40]) == hex_rgb(SEGMENT_PALETTE["cloud"])
             on_screen = page.eval_on_selector("#canvas canvas.p2p-view",
                                               "c => Array.from(c.getContext('2d').getImageData(40, 21, 1, 1).data)")
-            assert tuple(on_screen[:3]) == _rgb(SHOWN["cloud"])
+            assert tuple(on_screen[:3]) == hex_rgb(SHOWN["cloud"])
             assert not np.array_equal(first, second), "the second stroke did not change the output"
             text = page.inner_text("body")  # one message per event: the model's once, the stroke's once
             assert text.count("(pix2pix)") == 1 and text.count("128×128 in") == 1
 
             # Clear keeps the brush and colour, and Undo brings the drawing (and its output) back.
             cleared, output = live.edit(lambda: page.get_by_role("button", name="Clear").click())
-            assert cleared is None and output is None and _status(page).startswith("Draw something")
+            assert cleared is None and output is None and canvas_status(page).startswith("Draw something")
             assert page.get_attribute("button[data-tool=brush]", "aria-pressed") == "true"
             assert page.get_attribute(".p2p-swatch[data-name=cloud]", "aria-checked") == "true"
             undone, output = live.edit(lambda: page.get_by_role("button", name="Undo").click())
@@ -310,10 +234,10 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
             # An example opens ON the canvas (snapped to the palette at the canvas's size) and is painted over.
             example = Image.open(app.example_files()[0])
             loaded_sketch, loaded = live.edit(lambda: page.locator(".gallery-item").first.click())
-            assert np.array_equal(loaded_sketch, _decode(encode_sketch(example, 128)))
+            assert np.array_equal(loaded_sketch, decode_data_url(encode_sketch(example, 128)))
             page.locator(".p2p-swatch[data-name=sand]").click()
-            over_sketch, over = live.edit(lambda: _stroke(page, [at(10, 120), at(118, 120)]))
-            assert tuple(over_sketch[120, 60]) == _rgb(SEGMENT_PALETTE["sand"])
+            over_sketch, over = live.edit(lambda: stroke(page, [at(10, 120), at(118, 120)]))
+            assert tuple(over_sketch[120, 60]) == hex_rgb(SEGMENT_PALETTE["sand"])
             assert np.array_equal(over_sketch[:100], loaded_sketch[:100])  # the rest of the example is kept
             assert not np.array_equal(over, loaded)
             page.screenshot(path="/tmp/app_screenshot.png", full_page=True)
@@ -321,13 +245,13 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
             # The Translate button: with the live request refused, the page says so; the button still works.
             page.route("**/component_server/**", lambda route: route.abort())
             page.locator(".p2p-swatch[data-name=forest]").click()
-            failed_sketch, _ = live.edit(lambda: _stroke(page, [at(10, 60), at(40, 60)]))
-            assert _status(page).startswith("⚠️ The server did not answer")
+            failed_sketch, _ = live.edit(lambda: stroke(page, [at(10, 60), at(40, 60)]))
+            assert canvas_status(page).startswith("⚠️ The server did not answer")
             page.unroute("**/component_server/**")
             before, joins = live.results(), len(live.joins)
             page.get_by_role("button", name="Translate").click()
             live.until_result(before)
-            assert len(live.joins) == joins + 1 and "128×128 in" in _status(page)
+            assert len(live.joins) == joins + 1 and "128×128 in" in canvas_status(page)
             assert live.output().std() > 0.5
 
             # Upload tab: a 200×200 sketch is translated as soon as it is uploaded, shown at its own size.
@@ -349,7 +273,7 @@ def test_browser_draw_and_upload(sync_api, app_server, tmp_path):
 def test_browser_phone_layout(sync_api, app_server):
     """On a 420-px-wide phone the output sits beside the drawing and stays in view while one draws."""
     with sync_api.sync_playwright() as p:
-        browser = _launch(sync_api, p)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 420, "height": 700}, has_touch=True)
             page.set_default_timeout(20000)
@@ -361,7 +285,7 @@ def test_browser_phone_layout(sync_api, app_server):
             page.mouse.wheel(0, 400)  # scrolled down to paint the bottom of the picture
             page.wait_for_timeout(300)
             box = view.bounding_box()
-            _, output = live.edit(lambda: _stroke(page, [(box["x"] + 10, box["y"] + box["height"] - 20),
+            _, output = live.edit(lambda: stroke(page, [(box["x"] + 10, box["y"] + box["height"] - 20),
                                                          (box["x"] + box["width"] - 10, box["y"] + box["height"] - 20)]))
             assert output is not None
             result = page.locator("#canvas .p2p-result").bounding_box()
@@ -373,7 +297,7 @@ def test_browser_phone_layout(sync_api, app_server):
             press = (result["x"] + 2, result["y"] + 20)
             assert press[0] - (box["x"] + box["width"]) < max(24, box["width"] * 0.1)
             sent = len(live.sent)
-            _stroke(page, [press, (box["x"] + box["width"] / 2, box["y"] + 20)])
+            stroke(page, [press, (box["x"] + box["width"] / 2, box["y"] + 20)])
             page.wait_for_timeout(500)
             assert len(live.sent) == sent, "a press on the result painted"
             page.screenshot(path="/tmp/app_screenshot_phone.png")

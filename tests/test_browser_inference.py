@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import io
+import os
 import re
 
 import numpy as np
@@ -14,9 +15,8 @@ from pix2pix_hub.app.serving import ModelServer, ServeSettings
 from pix2pix_hub.models import build_generator
 from pix2pix_hub.models.folder import save_model_folder
 
-from helpers import ROOT, served_app
+from helpers import CHROMIUM, ROOT, launch_chromium, served_app
 
-CHROMIUM = "/usr/bin/chromium"
 WAIT = 30000  # ms for any single wait: loading a 15 MB runtime and compiling it on a busy 2-core machine
 # fp32 in both runtimes: the outputs differ by float rounding (a few 8-bit levels at most), far above 40 dB.
 MIN_PSNR = 40.0
@@ -72,9 +72,10 @@ def app_server(tiny_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(app_server):
     api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); the browser test needs it")
     with api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=WAIT, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        browser = launch_chromium(p, timeout=WAIT)
         yield browser
         browser.close()
 

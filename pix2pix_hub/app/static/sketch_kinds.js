@@ -59,6 +59,8 @@ function paletteMap(oldRGB, newRGB) {
 }
 const remap = (array, map) => { for (let i = 0; i < array.length; i++) array[i] = map[array[i]]; return array; };
 
+let sizedKind = null;  // the kind whose sizes state.sizes holds
+const sizesByKind = {};
 let drawingKind = null;  // the kind (and palette) the labels are in; a photo entry leaves it as it was
 function applyKind() {
   const kind = kindOf();
@@ -90,11 +92,14 @@ function applyKind() {
   const tools = kindTools()[kind];
   root.querySelectorAll('[data-tool]').forEach((b) => { b.hidden = !tools.includes(b.dataset.tool); });
   root.querySelector('[data-tool=brush]').textContent = kind === 'edges' ? 'Pen' : 'Brush';
-  state.sizes = kind === 'edges' ? {brush: 2, eraser: 15} : {};
+  // Each kind keeps its own pen/brush and eraser sizes: back from the 2-px pen, the landscape brush is as it was.
+  if (sizedKind) sizesByKind[sizedKind] = {...state.sizes, [state.tool]: state.size};
+  state.sizes = sizesByKind[kind] || (kind === 'edges' ? {brush: 2, eraser: 15} : {brush: props.brush_size});
+  sizedKind = kind;
   if (!tools.includes(state.tool)) state.tool = 'brush';
+  state.size = state.sizes[state.tool] || state.sizes.brush || props.brush_size;
   const first = kind === 'landscape' ? PALETTE.findIndex((p) => p.name === 'sky') : 0;
   selectColour(Math.max(0, Math.min(first, PALETTE.length - 1)));
-  if (kind === 'edges') state.size = 2;
   selectTool(state.tool);
   setSize(state.size);
   render();
