@@ -36,8 +36,11 @@ def pick(page, name: str) -> None:
     """Choose `name` in the model list, as a visitor does (open the list, click the entry)."""
     box = page.get_by_role("combobox", name="Model")
     box.click()
-    box.fill(name)
+    box.fill("")
+    box.press_sequentially(name)  # typed: the list narrows to it, as it does for a visitor
     page.get_by_role("option", name=name, exact=True).click()
+    page.wait_for_function("(n) => document.querySelector('[role=combobox]').value === n && "
+                           "!document.querySelector('[role=option]')", arg=name)
 
 
 def visible_tools(page) -> list[str]:
@@ -96,6 +99,23 @@ def test_a_visitor_tours_the_gallery(sync_api, gallery_space, tmp_path):
             window = np.all(sketch == hex_rgb(FACADES_PALETTE["window"]), axis=2)
             assert window[70:130, 70:110].all() and not window[:50].any(), "the rectangle is not a filled window"
             assert output is not None and canvas_status(page).startswith("✅"), canvas_status(page)
+
+            # Another labels entry keeps the drawing (snapped to its palette); an edges entry clears it, undoably.
+            def shown_at(x, y):  # the canvas's pixel as the visitor sees it
+                return tuple(page.eval_on_selector("#canvas canvas.p2p-view", "(c, [x, y]) => Array.from("
+                                                   "c.getContext('2d').getImageData(x, y, 1, 1).data).slice(0, 3)",
+                                                   [x, y]))
+            assert shown_at(90, 100) == hex_rgb(FACADES_PALETTE["window"])
+            pick(page, "cityscapes_label2photo")  # not on the stand-in: its line says so, the canvas still follows
+            page.wait_for_function("() => document.querySelector('#canvas .p2p-canvas').dataset.kindKey"
+                                   ".includes('#804080')")  # the Cityscapes palette (road)
+            assert shown_at(90, 100) != (255, 255, 255), "the label drawing was lost between two labels entries"
+            pick(page, "edges2shoes")
+            page.wait_for_function("() => document.querySelector('#canvas .p2p-canvas').dataset.kind === 'edges'")
+            assert shown_at(90, 100) == (255, 255, 255), "a label map left on the edges canvas"
+            page.get_by_role("button", name="Undo").click()
+            page.wait_for_function("() => document.querySelector('#canvas .p2p-canvas').dataset.results > 0")
+            assert shown_at(90, 100) != (255, 255, 255), "the cleared drawing did not come back with Undo"
 
             # horse2zebra wants a photo: the Upload tab opens, the canvas says so; an upload is translated.
             pick(page, "horse2zebra")
