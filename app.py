@@ -7,6 +7,7 @@ memory, downloads and uploads are bounded: see pix2pix_hub/app/serving.py and th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -30,9 +31,8 @@ from pix2pix_hub.data.palette import SEGMENT_PALETTE
 from pix2pix_hub.errors import ConfigError, command
 
 ROOT = Path(__file__).resolve().parent
-BUNDLED_MODEL = "models/default"  # the folder this repo serves as a Space
-DEFAULT_MODEL = "models/default"  # `publish-space` sets this line to the Space's model; PIX2PIX_MODEL overrides it
-EXAMPLE_MODELS = [DEFAULT_MODEL]  # Hub ids (user/name) may be added here; model folders under models/ are listed too
+BUNDLED_MODEL = "models/default"  # the folder a checkout serves, offline
+SPACE_FILE = ROOT / "space.json"  # {"default_model": ...}: written by `publish-space` into the Space's folder
 MAX_SIDE = 1024  # uploads are scaled to fit this before the model sees them (the status line says so)
 APP_MEMORY_BUDGET = 0.5 * 2**30  # per request: larger passes run in tiles, so two visitors at once stay bounded
 RESOLUTIONS = [("the model's default", "default"), ("training scale", "model"), ("native (up to 1024 px)", "native")]
@@ -62,6 +62,30 @@ _SERVER: ModelServer | None = None
 _STORE: GalleryStore | None = None
 
 
+def default_model() -> str:
+    """The model the page opens on: `PIX2PIX_MODEL` (a Space variable), else the Space's space.json, else the
+    bundled model."""
+    return os.environ.get("PIX2PIX_MODEL") or space_default_model() or BUNDLED_MODEL
+
+
+def space_default_model() -> str | None:
+    if not SPACE_FILE.is_file():
+        return None
+    try:
+        model = json.loads(SPACE_FILE.read_text()).get("default_model")
+    except (ValueError, AttributeError):
+        model = None
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f'{SPACE_FILE} is not {{"default_model": "<model>"}}: fix it or run publish-space again')
+    return model.strip()
+
+
+def reset() -> None:
+    """Forget the loaded models and the gallery's download states (tests; a changed environment)."""
+    global _SERVER, _STORE
+    _SERVER = _STORE = None
+
+
 def server() -> ModelServer:
     """The app's models and limits: Space mode when SPACE_ID is set (or after main(["--public"]))."""
     global _SERVER
@@ -87,9 +111,8 @@ def store() -> GalleryStore:
 
 def listed_models() -> list[str]:
     """The models offered in the list: the default, the examples, model folders under models/, the gallery."""
-    default = os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
     bundled = sorted(f"models/{p.parent.name}" for p in (ROOT / "models").glob("*/config.json"))
-    return list(dict.fromkeys([default, DEFAULT_MODEL] + EXAMPLE_MODELS + bundled + gallery.names()))
+    return list(dict.fromkeys([default_model(), BUNDLED_MODEL] + bundled + gallery.names()))
 
 
 def gallery_pending(model_id: str) -> str | None:
@@ -102,9 +125,6 @@ def gallery_pending(model_id: str) -> str | None:
 
 def load_translator(model_id: str, direction: str | None, resolution: str = "default"):
     return server().translator(model_id, direction, resolution)
-
-
-load_translator.cache_clear = lambda: server().cache.clear()
 
 
 def model_config(model_id: str) -> dict:
@@ -132,11 +152,11 @@ def is_blank(image: Image.Image) -> bool:
     return int(arr.max()) - int(arr.min()) < 8
 
 
-def translate(value, model_id: str = DEFAULT_MODEL, direction: str | None = None, resolution: str = "default",
+def translate(value, model_id: str | None = None, direction: str | None = None, resolution: str = "default",
               source: str = "sketch"):
     """-> (translated PIL image or None, status markdown saying at which size the model ran). Never raises.
     `source` ("sketch" or "upload") picks the words for an empty or blank image."""
-    model_id = (model_id or DEFAULT_MODEL).strip() if isinstance(model_id, str) or model_id is None else ""
+    model_id = (model_id or default_model()).strip() if isinstance(model_id, str) or model_id is None else ""
     refusal = server().refusal(model_id)
     if refusal:
         return None, f"⚠️ {refusal}"
@@ -191,7 +211,7 @@ PLAIN_DIRECTIONS = [("A → B", "AtoB"), ("B → A", "BtoA")]
 
 def direction_choices(model_id: str):
     """(choices [(label, value)], visible, status) for the direction Radio."""
-    model_id = (model_id or DEFAULT_MODEL).strip() if isinstance(model_id, str) or model_id is None else ""
+    model_id = (model_id or default_model()).strip() if isinstance(model_id, str) or model_id is None else ""
     refusal = server().refusal(model_id)
     if refusal:
         return PLAIN_DIRECTIONS, False, f"⚠️ {refusal}"
@@ -222,7 +242,7 @@ def example_files() -> list[str]:
     return sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
 
 
-def translate_canvas(value, model_id: str = DEFAULT_MODEL, direction: str | None = None,
+def translate_canvas(value, model_id: str | None = None, direction: str | None = None,
                      resolution: str = "default"):
     """The canvas's value (a PNG data URL, '' when empty) -> (translated image or None, status). Never raises."""
     try:
@@ -232,7 +252,7 @@ def translate_canvas(value, model_id: str = DEFAULT_MODEL, direction: str | None
     return translate(image, model_id, direction, resolution)
 
 
-def translate_either(sketch, upload, model_id: str = DEFAULT_MODEL, direction: str | None = None,
+def translate_either(sketch, upload, model_id: str | None = None, direction: str | None = None,
                      resolution: str = "default"):
     """/translate for API callers: the upload when one is given, else the sketch (the canvas's PNG data URL)
     -> (image, status)."""
@@ -251,7 +271,7 @@ def translate_live(request) -> dict:
         return {"image": None, "status": BUSY}
     try:
         image, status = translate_canvas(request.get("sketch"),
-                                         model_id if isinstance(model_id, str) else DEFAULT_MODEL,
+                                         model_id if isinstance(model_id, str) else None,
                                          direction if isinstance(direction, str) else None,
                                          resolution if isinstance(resolution, str) else "default")
     finally:
@@ -277,7 +297,7 @@ def build_demo(model: str | None = None):
 
     from pix2pix_hub.app.inputs import EditorFiles, ImageFile
 
-    model = model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL
+    model = model or default_model()
     fetch_operator_model(model)
     public = server().settings.public
     if public and not server().settings.allows(model):
@@ -416,7 +436,7 @@ def main(argv=None):
     settings = ServeSettings.from_env(args.public, ([args.model] if args.model else []) + listed_models())
     _SERVER = new_server(settings)
     demo = build_demo(args.model)
-    threading.Thread(target=warm_up, args=(args.model or os.environ.get("PIX2PIX_MODEL") or DEFAULT_MODEL,),
+    threading.Thread(target=warm_up, args=(args.model or default_model(),),
                      daemon=True, name="warm-up").start()
     launch = {}
     if settings.public:

@@ -205,13 +205,13 @@ def test_app_uses_fast_path(tmp_path):
     app = pytest.importorskip("app")
     folder = save_model_folder(tmp_path / "model", {"AtoB": tiny("unet_32", "batch")},
                                {"model_type": "pix2pix", "resolution": 32, "test_mode": "eval"})
-    app.load_translator.cache_clear()
+    app.reset()
     try:
         translator = app.load_translator(str(folder), None)
         assert translator.backend_name != "eager", translator.backend_reason
         assert translator.backend_name == ImageTranslator.from_pretrained(folder, device="cpu").backend_name
     finally:
-        app.load_translator.cache_clear()
+        app.reset()
 
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])

@@ -42,11 +42,12 @@ def test_folder_files(space_folder):
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     examples = sorted(p.name for p in (ROOT / "examples").glob("*.png"))
     assert sorted(n.split("/")[1] for n in names if n.startswith("examples/")) == examples
-    # app.py is this checkout's, with only the default model changed.
-    ours, theirs = (ROOT / "app.py").read_text().splitlines(), (space_folder / "app.py").read_text().splitlines()
-    changed = [(a, b) for a, b in zip(ours, theirs) if a != b]
-    assert len(ours) == len(theirs) and len(changed) == 1
-    assert changed[0][1].startswith(f'DEFAULT_MODEL = "{MODEL}"')
+    # app.py is this checkout's, unchanged: the Space's default model is configuration (space.json).
+    assert (space_folder / "app.py").read_bytes() == (ROOT / "app.py").read_bytes()
+    assert json.loads((space_folder / "space.json").read_text()) == {"default_model": MODEL}
+    assert (space_folder / "models/default/model.safetensors").read_bytes() == \
+        (ROOT / "models/default/model.safetensors").read_bytes()  # the bundled model, beside the gallery
+    assert not any(n.endswith(".pyi") for n in names)  # Gradio's generated stubs stay home
 
 
 def test_readme_header(space_folder):
@@ -90,7 +91,8 @@ sketch = Image.new("RGB", (128, 128), "white")
 ImageDraw.Draw(sketch).rectangle([0, 0, 128, 64], fill=app.SEGMENT_PALETTE["sky"])
 out, result["status"] = app.translate(sketch, sys.argv[1])
 result["size"] = list(out.size) if out else None
-result["offline_status"] = app.translate(sketch, app.DEFAULT_MODEL)[1]
+os.environ.pop("PIX2PIX_MODEL")
+result["offline_status"] = app.translate(sketch, app.default_model())[1]  # the Space's model, from space.json
 # Third-party packages imported at module level by the package modules the app loaded.
 dists = importlib.metadata.packages_distributions()
 needed = set()
@@ -202,3 +204,50 @@ def test_push_calls(local_hub, tiny_model, monkeypatch, capsys):
     assert {"app.py", "README.md", "requirements.txt", "pix2pix_hub/__init__.py"} <= set(calls["files"])
     assert calls["models"] == ["someone/pushed-pix2pix"]
     assert "spaces/someone/demo" in capsys.readouterr().out
+
+
+GALLERY_CHECK = r"""
+import json, os
+import app
+import gradio as gr
+demo = app.build_demo()
+box = next(b for b in demo.blocks.values() if isinstance(b, gr.Dropdown))
+print("RESULT " + json.dumps({"default": app.default_model(), "value": box.value, "public": app.server().settings.public,
+                              "choices": [c[1] for c in box.choices]}))
+"""
+
+
+def test_publish_space_builds_the_gallery_by_default(tmp_path):
+    """Issue 26 (6): with no --model the Space is the gallery, opening on edges2shoes, its card listing every
+    entry with its source and licence; the Space's app reads its default from space.json, while this checkout's
+    `python app.py` keeps the bundled model (test_default_model runs it)."""
+    from pix2pix_hub.app import gallery
+
+    folder = tmp_path / "gallery-space"
+    assert space.main(["--space", SPACE, "--dry-run", str(folder)]) == 0
+    assert json.loads((folder / "space.json").read_text()) == {"default_model": "edges2shoes"}
+    meta = metadata_load(folder / "README.md")
+    assert "models" not in meta and meta["title"] == "pix2pix gallery (pix2pix-hub)"
+    body = (folder / "README.md").read_text()
+    assert gallery.markdown_table() in body and f"publish-space --space {SPACE}" in body
+    for item in gallery.ENTRIES:
+        assert item.source in body and item.dataset in body
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIX2PIX_MODEL")}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), GRADIO_ANALYTICS_ENABLED="False", SPACE_ID=SPACE,
+               PIX2PIX_HUB_CACHE=str(tmp_path / "cache"), PIX2PIX_HUB_PIX2PIX_MODELS_URL="http://127.0.0.1:9")
+    proc = subprocess.run([sys.executable, "-c", GALLERY_CHECK], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    assert result["default"] == result["value"] == "edges2shoes" and result["public"]
+    assert set(gallery.names()) | {"models/default"} <= set(result["choices"])
+
+
+def test_a_broken_space_file_is_one_line(tmp_path):
+    folder = tmp_path / "s"
+    assert space.main(["--space", SPACE, "--dry-run", str(folder)]) == 0
+    (folder / "space.json").write_text("{not json")
+    proc = subprocess.run([sys.executable, "app.py", "--port", "9"], cwd=folder, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""})
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f'error: {folder / "space.json"} is not {{"default_model": "<model>"}}: fix it or run publish-space again'], proc.stderr
