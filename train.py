@@ -9,11 +9,12 @@ import sys
 
 from pix2pix_hub.config import parse_args
 from pix2pix_hub.errors import command
+from pix2pix_hub.recipes import RECIPES
 
 
 @command  # a Pix2PixHubError (bad data, options, a full disk...): one `error:` line, exit 2; else a traceback
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
+    config = parse_args(argv, models=list(RECIPES))  # --model's choices: the recipes' names
     from pix2pix_hub.training.interrupts import TrainingInterrupted
     from pix2pix_hub.training.loop import train  # after argument parsing, so --help is instant
 

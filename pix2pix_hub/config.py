@@ -3,7 +3,8 @@
 Each dataclass is one argparse group (its docstring is the group's description in `--help`); each field is one
 `--flag` with the same name. Fields whose default depends on the model (the reference's for pix2pix and
 CycleGAN, CUT's for CUT and FastCUT) default to None here; each recipe declares its own values (`Recipe.defaults`), which
-`TrainConfig.resolve(defaults)` fills in; another model's options stay None (unused).
+`TrainConfig.resolve(defaults)` fills in; another model's options stay None (unused). Each recipe checks its own
+options (`Recipe.check_config`); the list of models is the recipe registry's (pix2pix_hub.recipes.RECIPES).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class ModelConfig:
     """Which model, its generator and discriminator, and the weights of its losses. Options left unset take the
     model's own defaults (the reference's for pix2pix, CycleGAN and colorization, CUT's for cut and fastcut)."""
 
-    model: str = _opt("pix2pix", "what to train (colorization: the reference's L -> ab model, on any folder of colour photos)", ("pix2pix", "cyclegan", "colorization", "cut", "fastcut"))
+    model: str = _opt("pix2pix", "what to train (colorization: the reference's L -> ab model, on any folder of colour photos); the choices are the recipes' (pix2pix_hub.recipes.RECIPES)")
     netG: str | None = _opt(None, "generator: unet_256, unet_128 (any unet_<2^k>), resnet_9blocks, resnet_6blocks (any resnet_<n>blocks); default unet_256 for pix2pix, resnet_9blocks for cyclegan, cut and fastcut")
     netD: str = _opt("basic", "discriminator: 70x70 PatchGAN, n-layer PatchGAN, or 1x1 PixelGAN", ("basic", "n_layers", "pixel"))
     n_layers_D: int = _opt(3, "discriminator conv layers when --netD n_layers")
@@ -159,29 +160,12 @@ class TrainConfig:
             raise ConfigError("--streaming reads a dataset of unknown length: pass --max_steps N (the learning-rate schedule spans those steps)")
         if self.data.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.data.load_size < self.data.resolution:
             raise ConfigError(f"--load_size {self.data.load_size} is smaller than --resolution {self.data.resolution}: the crop would not fit")
-        if self.model.upsample != "transpose" and not self.model.netG.startswith("unet_"):
-            raise ConfigError(f"--upsample {self.model.upsample} is for U-Net generators; {self.model.netG} has its own decoder: drop --upsample")
-        if self.model.model == "cyclegan" and self.model.lambda_identity > 0 and self.data.input_nc != self.data.output_nc:
-            raise ConfigError("--lambda_identity needs --input_nc == --output_nc; pass --lambda_identity 0")
-        check_values(self)
-        if self.model.model in ("cut", "fastcut"):
-            self.check_cut()
-        return self
+        from .models.factory import parse_netG  # (here: importing torch would slow `train.py --help`)
 
-    def check_cut(self) -> None:
-        model, cut = self.model.model, self.cut
-        if not self.model.netG.startswith("resnet_"):
-            raise ConfigError(f"--model {model} taps a ResNet generator's encoder: pass --netG resnet_9blocks (or resnet_Nblocks)")
-        if self.data.input_nc != self.data.output_nc:
-            raise ConfigError(f"--model {model} runs the generator on its own output (PatchNCE): it needs --input_nc == --output_nc")
-        try:
-            layers = [int(layer) for layer in cut.nce_layers.split(",")]
-        except ValueError:
-            raise ConfigError(f"--nce_layers {cut.nce_layers!r}: give comma-separated layer indices, e.g. 0,4,8,12,16") from None
-        if not layers or min(layers) < 0:
-            raise ConfigError(f"--nce_layers {cut.nce_layers!r}: give layer indices from 0, e.g. 0,4,8,12,16")
-        if cut.num_patches < 1 or cut.nce_T <= 0 or cut.netF_nc < 1:
-            raise ConfigError("--num_patches and --netF_nc must be at least 1 and --nce_T above 0")
+        if self.model.upsample != "transpose" and parse_netG(self.model.netG).kind != "unet":
+            raise ConfigError(f"--upsample {self.model.upsample} is for U-Net generators; {self.model.netG} has its own decoder: drop --upsample")
+        check_values(self)
+        return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -232,15 +216,15 @@ def check_values(config: TrainConfig) -> None:
 def check_resolution(config: TrainConfig) -> None:
     """A crop the generator cannot take whole: unet_256 needs sides divisible by 256, a ResNet by 4 (with
     --preprocess none/scale_width the image sides are rounded to that, as documented)."""
-    from .models.factory import generator_size_multiple
+    from .models.factory import parse_netG
 
     if not config.model.netG:  # (resolve() without the recipe's defaults)
         return
-    multiple = generator_size_multiple(config.model.netG)
+    multiple = parse_netG(config.model.netG).size_multiple
     d = config.data
     if d.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop") and d.resolution % multiple:
         hint = (f"use --resolution {max(multiple, d.resolution // multiple * multiple)}"
-                + (f", or --netG unet_{2 ** (d.resolution.bit_length() - 1)}" if config.model.netG.startswith("unet")
+                + (f", or --netG unet_{2 ** (d.resolution.bit_length() - 1)}" if parse_netG(config.model.netG).kind == "unet"
                    and d.resolution >= 32 else ""))
         raise ConfigError(f"--resolution {d.resolution} is not a multiple of {multiple}, which --netG "
                           f"{config.model.netG} needs (the crop would be scaled to fit it); {hint}")
@@ -270,7 +254,8 @@ def str_to_bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(models: list[str] | None = None) -> argparse.ArgumentParser:
+    """The flags of TrainConfig; `models`: the choices of --model (the recipe registry's names)."""
     parser = argparse.ArgumentParser(
         description="Train pix2pix, CycleGAN, CUT or FastCUT. Run with `python train.py ...` or `accelerate launch train.py ...`.",
         formatter_class=HelpFormatter,
@@ -282,20 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
         for f in dataclasses.fields(group_cls):
             kind = _flag_type(get_type_hints(group_cls)[f.name])
             kwargs = {"default": f.default, "help": f.metadata["help"], "dest": f"{group_field.name}.{f.name}"}
-            if kind is not bool and not f.metadata.get("choices"):
+            if kind is not bool and not f.metadata.get("choices") and f.name != "model":
                 kwargs["metavar"] = {int: "N", float: "X"}.get(kind, "STR")
             if kind is bool:  # `--flag` or `--flag false`: CUT's options (on by default for some models) need both
                 kwargs.update(nargs="?", const=True, type=str_to_bool, metavar="true|false")
             else:
                 kwargs["type"] = kind
-                if f.metadata.get("choices"):
-                    kwargs["choices"] = f.metadata["choices"]
+                choices = models if (group_field.name, f.name) == ("model", "model") else f.metadata.get("choices")
+                if choices:
+                    kwargs["choices"] = choices
             group.add_argument(f"--{f.name}", **kwargs)
     return parser
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    namespace = build_parser().parse_args(argv)
+def parse_args(argv: list[str] | None = None, models: list[str] | None = None) -> TrainConfig:
+    namespace = build_parser(models).parse_args(argv)
     values: dict[str, dict] = {}
     for dest, value in vars(namespace).items():
         group, name = dest.split(".", 1)

@@ -47,7 +47,11 @@ def error_line(capsys) -> str:
     (["--checkpointing_steps", "0"], "error: --checkpointing_steps 0: must be at least 1"),
     (["--batch_size", "0"], "error: --batch_size 0: must be at least 1"),
     (["--lr_policy", "cosine", "--n_epochs", "0"], "error: --lr_policy cosine spans --n_epochs, which is 0"),
-    (["--netG", "unet_100"], "error: unknown --netG 'unet_100'"),
+    (["--netG", "unet_100"], "error: --netG unet_100: a U-Net's size must be a power of two from 32"),
+    (["--netG", "unet"], "error: unknown --netG 'unet': use one of unet_256"),
+    # the recipes' own rules (Recipe.check_config), still before any folder or lock
+    (["--model", "cyclegan", "--output_nc", "1"], "error: --lambda_identity needs --input_nc == --output_nc"),
+    (["--model", "cut"], "error: --model cut taps a ResNet generator's encoder"),  # TINY's netG is a U-Net
 ])
 def test_bad_training_arguments(data, tmp_path, capsys, args, expected):
     out = tmp_path / "run"

@@ -83,6 +83,19 @@ def test_unknown_names_give_clear_errors():
         build_discriminator("patch", 3)
 
 
+def test_one_reader_of_generator_names():
+    from pix2pix_hub.models.factory import parse_netG
+
+    unet, resnet = parse_netG("unet_256"), parse_netG("resnet_6blocks")
+    assert (unet.kind, unet.levels, unet.size_multiple) == ("unet", 8, 256)
+    assert (resnet.kind, resnet.number, resnet.size_multiple) == ("resnet", 6, 4)
+    assert unet.describe() == "U-Net with 8 levels (unet_256)"
+    assert len(build_generator("unet_32", ngf=4).state_dict()) < len(build_generator("unet_64", ngf=4).state_dict())
+    for bad in ("unet_16", "unet_96", "resnet_0blocks", "resnet_blocks", "unet_128x", "", None):
+        with pytest.raises(ValueError, match="netG"):
+            parse_netG(bad)
+
+
 @pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
 def test_resize_upsampling_has_no_transposed_convs_and_round_trips(tmp_path, upsample):
     net = init_weights(build_generator("unet_32", 3, 3, 4, "batch", True, upsample=upsample))

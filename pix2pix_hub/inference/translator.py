@@ -37,6 +37,7 @@ from ..data.lab import model_to_rgb, rgb_to_model
 from ..errors import ConfigError
 from ..loading.load import load_generator
 from ..models import Generator
+from ..models.factory import parse_netG
 from ..models.run_mode import apply_test_mode
 from . import tiling
 
@@ -103,7 +104,7 @@ class ImageTranslator:
         self.generator = apply_test_mode(generator.to(self.device), self.test_mode)
         self.training_resolution = int(config.get("resolution", 256))
         if resolution is None:
-            resolution = "model" if generator.netG.startswith("unet") else "native"
+            resolution = "model" if parse_netG(generator.netG).kind == "unet" else "native"
         self.resolution = parse_resolution(resolution)
         if not (tile in ("auto", None) or (isinstance(tile, int) and tile > 0)):
             raise ConfigError(f"tile {tile!r}: use auto, none or a side in px")

@@ -22,6 +22,7 @@ import torch
 
 from ..errors import Pix2PixHubError, first_line
 from ..models import Generator, WeightMismatchError, build_generator, load_state_dict_checked
+from ..models.factory import parse_netG
 from ..models.folder import save_model_folder
 from ..models.run_mode import TEST_MODES, apply_test_mode, train_mode_differs
 from .convert_card import write_converted_card
@@ -180,10 +181,7 @@ NORM_EVIDENCE = {
 
 
 def describe_net(spec: CheckpointSpec) -> str:
-    if spec.netG.startswith("unet_"):
-        levels = int(spec.netG[5:]).bit_length() - 1
-        return f"U-Net with {levels} levels ({spec.netG})"
-    return f"ResNet generator with {spec.netG[7:-6]} blocks ({spec.netG})"
+    return parse_netG(spec.netG).describe()
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -250,7 +248,7 @@ def convert(output_dir: str | Path, checkpoints: dict[str, str | Path], *, netG:
     metadata = {
         "model_type": model_type,
         "test_mode": test_mode or default_test_mode(generators),
-        "resolution": resolution or (first.size_multiple if first.netG.startswith("unet_") else 256),
+        "resolution": resolution or (first.size_multiple if parse_netG(first.netG).kind == "unet" else 256),
         "domain_a_name": domain_a_name, "domain_b_name": domain_b_name,
         "converted_from": {"name": name, "source": source, "checkpoints": {
             direction: {"file": Path(path).name, "sha256": sha256(Path(path))} for direction, path in checkpoints.items()}},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from torch import nn
 from torch.nn import init
 
@@ -15,38 +18,58 @@ GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 
+@dataclass(frozen=True)
+class GeneratorName:
+    """A `--netG` name read once: `unet_<side>` (a power of two from 32: log2(side) levels) or
+    `resnet_<n>blocks`."""
+
+    name: str
+    kind: str  # "unet" | "resnet"
+    number: int  # a U-Net's side, a ResNet's residual blocks
+
+    @property
+    def levels(self) -> int:
+        """A U-Net's down/up levels (7 for unet_128, 8 for unet_256)."""
+        return self.number.bit_length() - 1
+
+    @property
+    def size_multiple(self) -> int:
+        """What image sides must be divisible by: a U-Net's side, 4 for a ResNet (two stride-2 convs)."""
+        return self.number if self.kind == "unet" else 4
+
+    def describe(self) -> str:
+        if self.kind == "unet":
+            return f"U-Net with {self.levels} levels ({self.name})"
+        return f"ResNet generator with {self.number} blocks ({self.name})"
+
+
+def parse_netG(netG: str) -> GeneratorName:
+    """The one reader of generator names; ConfigError (one line) for any other."""
+    match = re.fullmatch(r"unet_(\d+)|resnet_(\d+)blocks", netG or "")
+    side = int(match.group(1)) if match and match.group(1) else None
+    if side is not None and (side < 32 or side & (side - 1)):
+        raise ConfigError(f"--netG {netG}: a U-Net's size must be a power of two from 32 (unet_128, unet_256)")
+    if match is None or (side is None and int(match.group(2)) < 1):
+        raise ConfigError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)} (any unet_<power of two "
+                          "from 32>, resnet_<n>blocks)")
+    return GeneratorName(netG, "unet", side) if side else GeneratorName(netG, "resnet", int(match.group(2)))
+
+
 def build_generator(netG: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, norm: str = "batch",
                     use_dropout: bool = False, upsample: str = "transpose", antialias: bool = False,
                     antialias_up: bool = False) -> Generator:
     """`upsample` (U-Nets only): "transpose" as the reference, or resize-then-conv "nearest"/"bilinear".
     `antialias`, `antialias_up` (ResNets only): CUT's blur-pool down/upsampling."""
-    if netG.startswith("unet_") and netG[5:].isdigit():
+    name = parse_netG(netG)
+    if name.kind == "unet":
         if antialias or antialias_up:
             raise ConfigError(f"--netG {netG}: anti-aliased sampling is for ResNet generators (CUT's); "
-                             "use --netG resnet_9blocks, or pass --no_antialias --no_antialias_up")
-        size = int(netG[5:])
-        num_downs = size.bit_length() - 1
-        if 2**num_downs != size:
-            raise ConfigError(f"--netG {netG}: a U-Net size must be a power of two (unet_128, unet_256)")
-        return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout, upsample)
-    if netG.startswith("resnet_") and netG.endswith("blocks") and netG[7:-6].isdigit():
-        if upsample != "transpose":
-            raise ConfigError(f"--upsample {upsample} is for U-Nets only; {netG} keeps its ConvTranspose decoder")
-        return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, n_blocks=int(netG[7:-6]),
-                               antialias=antialias, antialias_up=antialias_up)
-    raise ConfigError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)}")
-
-
-def generator_size_multiple(netG: str) -> int:
-    """What image sides must be divisible by for `netG` (its size for a U-Net, 4 for a ResNet), without
-    building it; ConfigError for a name build_generator would refuse."""
-    if netG.startswith("unet_") and netG[5:].isdigit() and int(netG[5:]) >= 32 and \
-            2 ** (int(netG[5:]).bit_length() - 1) == int(netG[5:]):
-        return int(netG[5:])
-    if netG.startswith("resnet_") and netG.endswith("blocks") and netG[7:-6].isdigit():
-        return 4
-    raise ConfigError(f"unknown --netG {netG!r}: use one of {', '.join(GENERATORS)} (any unet_<power of two from "
-                      "32>, resnet_<n>blocks)")
+                              "use --netG resnet_9blocks, or pass --no_antialias --no_antialias_up")
+        return UnetGenerator(input_nc, output_nc, name.levels, ngf, norm, use_dropout, upsample)
+    if upsample != "transpose":
+        raise ConfigError(f"--upsample {upsample} is for U-Nets only; {netG} keeps its ConvTranspose decoder")
+    return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, n_blocks=name.number,
+                           antialias=antialias, antialias_up=antialias_up)
 
 
 def build_discriminator(netD: str, input_nc: int, ndf: int = 64, n_layers_D: int = 3, norm: str = "batch",

@@ -32,11 +32,17 @@ class Recipe:
     validation_metric: str | None = "paired"
 
     def __init__(self, config: TrainConfig):
+        self.check_config(config)
         self.config = config
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.pools: dict[str, ImagePool] = {}
         self.accelerator: Accelerator | None = None
+
+    @classmethod
+    def check_config(cls, config: TrainConfig) -> None:
+        """This model's own rules for a resolved config: ConfigError, one line. The common ones are
+        TrainConfig.resolve's."""
 
     # -- building -----------------------------------------------------------------------------
     def new_generator(self, input_nc: int, output_nc: int) -> Generator:

@@ -33,6 +33,24 @@ class CUTRecipe(Recipe):
                 "init_type": "xavier", "no_antialias": False, "no_antialias_up": False, "lambda_NCE": 1.0,
                 "nce_idt": True, "flip_equivariance": False, "n_epochs": 200, "n_epochs_decay": 200}
 
+    @classmethod
+    def check_config(cls, config: TrainConfig) -> None:
+        from ..models.factory import parse_netG
+
+        model, cut = config.model.model, config.cut
+        if parse_netG(config.model.netG).kind != "resnet":
+            raise ConfigError(f"--model {model} taps a ResNet generator's encoder: pass --netG resnet_9blocks (or resnet_Nblocks)")
+        if config.data.input_nc != config.data.output_nc:
+            raise ConfigError(f"--model {model} runs the generator on its own output (PatchNCE): it needs --input_nc == --output_nc")
+        try:
+            layers = [int(layer) for layer in cut.nce_layers.split(",")]
+        except ValueError:
+            raise ConfigError(f"--nce_layers {cut.nce_layers!r}: give comma-separated layer indices, e.g. 0,4,8,12,16") from None
+        if not layers or min(layers) < 0:
+            raise ConfigError(f"--nce_layers {cut.nce_layers!r}: give layer indices from 0, e.g. 0,4,8,12,16")
+        if cut.num_patches < 1 or cut.nce_T <= 0 or cut.netF_nc < 1:
+            raise ConfigError("--num_patches and --netF_nc must be at least 1 and --nce_T above 0")
+
     def __init__(self, config: TrainConfig):
         super().__init__(config)
         self.nce_layers = [int(layer) for layer in config.cut.nce_layers.split(",")]

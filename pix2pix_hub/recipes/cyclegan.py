@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from ..config import TrainConfig
+from ..errors import ConfigError
 from .base import Recipe
 from .losses import GANLoss, ImagePool
 
@@ -15,6 +16,11 @@ class CycleGANRecipe(Recipe):
     model_type = "cyclegan"
     defaults = {**Recipe.defaults, "netG": "resnet_9blocks", "norm": "instance", "no_dropout": True, "gan_mode": "lsgan", "pool_size": 50}
     validation_metric = "cycle"
+
+    @classmethod
+    def check_config(cls, config: TrainConfig) -> None:
+        if config.model.lambda_identity > 0 and config.data.input_nc != config.data.output_nc:
+            raise ConfigError("--lambda_identity needs --input_nc == --output_nc; pass --lambda_identity 0")
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)

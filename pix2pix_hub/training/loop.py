@@ -25,7 +25,7 @@ from ..config import TrainConfig
 from ..data.datasets import load_image_dataset
 from ..errors import ConfigError
 from ..output_files import WrittenFiles, check_writable_folder
-from ..recipes import RECIPES, Recipe
+from ..recipes import Recipe, recipe_for
 from ..recipes.losses import NonFiniteLossError
 from .checkpoints import find_checkpoint, list_checkpoints, load_checkpoint, remove_partial_checkpoints, save_checkpoint
 from .interrupts import InterruptFlag, TrainingInterrupted, signal_name
@@ -182,7 +182,9 @@ def train(config: TrainConfig) -> Path:
 
     output_dir is locked for the run (run_lock.py); SIGINT/SIGTERM save a checkpoint at the current step and
     raise TrainingInterrupted, a second one aborts (interrupts.py)."""
-    config.resolve(RECIPES[config.model.model].defaults)
+    recipe_class = recipe_for(config.model.model)
+    config.resolve(recipe_class.defaults)
+    recipe_class.check_config(config)  # before any folder, lock or process group
     output_dir = Path(config.output.output_dir)
     check_writable_folder(output_dir, "--output_dir")
     # the final model folder would replace these: the user's own README.md (say) stops the run now, not at its end
@@ -236,7 +238,7 @@ def aborted(interrupts: InterruptFlag, output_dir: Path, accelerator: Accelerato
 def train_locked(config: TrainConfig, accelerator: Accelerator, interrupts: InterruptFlag) -> Path:
     output_dir = Path(config.output.output_dir)
     set_seed(config.optim.seed)  # the same initial weights on every process
-    recipe = RECIPES[config.model.model](config)
+    recipe = recipe_for(config.model.model)(config)
     domains = (config.model.domain_a_name, config.model.domain_b_name)
     dataset = load_image_dataset(config.data, paired=recipe.paired, single=recipe.single_images, seed=config.optim.seed, domain_names=domains,
                                  rank=accelerator.process_index, world_size=accelerator.num_processes)
