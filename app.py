@@ -22,7 +22,7 @@ from pix2pix_hub import ModelLoadError
 from pix2pix_hub.app import gallery, gallery_app
 from pix2pix_hub.app.decode import Budget, decode_editor_value, decode_image
 from pix2pix_hub.app.gallery_store import GalleryStore
-from pix2pix_hub.app.serving import BodyLimit, ModelServer, ServeSettings, upload_refusal
+from pix2pix_hub.app.serving import BodyLimit, ModelServer, ServeSettings, keep_folder_swept, upload_refusal
 from pix2pix_hub.app.sketch_canvas import SketchError, decode_sketch, encode_sketch, image_data_url, sketch_canvas
 from pix2pix_hub.data.images import BadImageError
 
@@ -451,6 +451,9 @@ def main(argv=None):
     from pix2pix_hub.app.browser_inference import BrowserModels, routes  # the canvas's model in the visitor's browser
 
     launch.setdefault("app_kwargs", {})["routes"] = routes(BrowserModels(_SERVER))
+    from gradio.utils import get_upload_folder
+
+    keep_folder_swept(Path(get_upload_folder()), settings.cache_seconds, settings.cache_bytes, every=2.0)
     demo.launch(server_name="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1", server_port=args.port,
                 share=args.share.lower() in ("yes", "true", "1"), css=CSS, **launch)
 

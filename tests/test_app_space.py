@@ -401,8 +401,8 @@ def cached_files(folder: Path) -> list[Path]:
 
 def test_gradio_cache_is_swept(tmp_path):
     """Issue 29 (5): every upload and output stayed in Gradio's cache folder (~0.9 MB/s under 8 clients). With
-    PIX2PIX_CACHE_SECONDS=2 the files of a request are there after it (the check is not vacuous) and gone within
-    the sweep's period plus their age (1 s + 2 s), with a margin for a loaded machine. The examples Gradio copies
+    PIX2PIX_CACHE_SECONDS=2 the files of the requests are there after them (the check is not vacuous) and gone
+    within the sweep's period plus their age (2 s + 2 s), with a margin for a loaded machine. The examples Gradio copies
     at the start stay: a fixed few, not growing with visitors."""
     torch.manual_seed(0)
     model = save_model_folder(tmp_path / "m", {"AtoB": build_generator("unet_64", ngf=8)},
@@ -411,10 +411,17 @@ def test_gradio_cache_is_swept(tmp_path):
     env = {"GRADIO_TEMP_DIR": str(cache), "PIX2PIX_CACHE_SECONDS": "2", "OMP_NUM_THREADS": "1"}
     with served_app(["--model", str(model)], tmp_path / "server.log", env) as (url, _):
         examples = set(cached_files(cache))  # the app's example images, copied once at its start: a fixed few
-        for _ in range(3):  # three requests, each leaving an upload and an output behind
-            image, status = completed(call(url, "translate", ["", upload_raw(url, drawing(tmp_path / "in.png")),
-                                                              str(model), "AtoB", "default"]))
-            assert status.startswith("✅"), status
+        def request(i: int) -> str:  # an upload and an output left behind
+            path = drawing(tmp_path / f"in{i}.png", (96 + i, 96))
+            return completed(call(url, "translate", ["", upload_raw(url, path), str(model), "AtoB", "default"]))[1]
+
+        # Requests from 4 threads at once for 6 s: Gradio's own sweep (delete_cache) iterates a set these add to
+        # and stops for good at the first "Set changed size during iteration"; the app's sweep must hold.
+        with ThreadPoolExecutor(4) as pool:
+            statuses, stop = [], time.monotonic() + 6
+            while time.monotonic() < stop:
+                statuses += pool.map(request, range(len(statuses), len(statuses) + 4))
+        assert all(status.startswith("✅") for status in statuses), statuses
         made = set(cached_files(cache)) - examples
         assert len(made) >= 2, made  # the uploads and outputs were cached: what the sweep has to remove
         deadline = time.monotonic() + 15
@@ -435,3 +442,27 @@ def test_a_layered_sketch_is_held_to_one_budget_over_the_api(space, client, tmp_
                  "layers": [handle_file(str(tmp_path / "layer.png"))] * n, "composite": None, "id": None}
         image, status = client.predict(value, "space/tiny", "AtoB", "default", api_name="/translate_sketch")
         assert image is None and words in status and "\n" not in status, status
+
+
+def test_gradio_cache_is_held_to_its_bytes(tmp_path):
+    """Issue 29 (5), the disk: Gradio's upload route is not queued, so within PIX2PIX_CACHE_SECONDS a fast
+    uploader could fill the disk. With PIX2PIX_CACHE_MB=1 and 12 uploads of ~0.2 MB, the oldest go while the
+    newest stay; without the byte cap all 2.4 MB would stay for the 1000 s of the age sweep."""
+    cache = tmp_path / "gradio"
+    env = {"GRADIO_TEMP_DIR": str(cache), "PIX2PIX_CACHE_SECONDS": "1000", "PIX2PIX_CACHE_MB": "1"}
+    noise = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    with served_app(["--public"], tmp_path / "server.log", env) as (url, _):
+        examples = set(cached_files(cache))
+        sent = []
+        for i in range(12):
+            Image.fromarray(np.roll(noise, i, axis=0)).save(tmp_path / f"{i}.png")  # ~0.2 MB each, incompressible
+            sent.append(Path(upload_raw(url, tmp_path / f"{i}.png")["path"]))
+            time.sleep(0.05)  # (distinct creation times: "oldest" is well defined)
+        assert sum(p.stat().st_size for p in sent) > 2 * 2**20
+        deadline = time.monotonic() + 15
+        while sum(p.stat().st_size for p in set(cached_files(cache)) - examples) > 2**20 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        kept = set(cached_files(cache)) - examples
+        assert sum(p.stat().st_size for p in kept) <= 2**20, sorted(map(str, kept))
+        assert sent[-1] in kept and sent[0] not in kept  # the oldest went first
+        assert examples <= set(cached_files(cache))  # the app's own example files stay

@@ -14,17 +14,22 @@ Space mode is on when `SPACE_ID` is set (Hugging Face sets it in every Space) or
 Both modes keep loaded models within `PIX2PIX_MEMORY_MB` (default 1024 in a Space, 4096 locally), least
 recently used first out, counted in bytes, and at most `PIX2PIX_MAX_MODELS` (default 4) of them; a model loads
 beside requests to the others (no global lock).
-Gradio's file cache (uploads, outputs) is swept: files older than `PIX2PIX_CACHE_SECONDS` (default 300) go.
+Gradio's file cache (uploads, outputs) is swept every 2 s: files older than `PIX2PIX_CACHE_SECONDS` (default 300)
+go, then the oldest while it holds more than `PIX2PIX_CACHE_MB` (default 1024): Gradio's upload route is not
+queued, so an age alone would let a fast uploader fill the disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Hashable
 
 from ..errors import ConfigError, first_line
@@ -57,10 +62,12 @@ class ServeSettings:
     max_models: int = 4  # generators in memory at once (a visitor touring the gallery)
     max_layers: int = 16  # a sketch's layers (the ImageEditor value of /translate_sketch)
     cache_seconds: int = 300  # how long Gradio's cache keeps an upload or an output
+    cache_bytes: int = 1024 * MIB  # ... and how much it holds at most (oldest out first)
 
     @property
     def cache_sweep(self) -> tuple[int, int]:
-        """Blocks(delete_cache=(every, age)): at most 1.2 x `cache_seconds` of files are ever kept."""
+        """Blocks(delete_cache=(every, age)): Gradio's own sweep, which also forgets the paths it removed (the files are
+        swept by keep_folder_swept, which holds under load)."""
         return max(1, self.cache_seconds // 5), self.cache_seconds
 
     @classmethod
@@ -75,7 +82,8 @@ class ServeSettings:
             max_pixels=int(env_number("PIX2PIX_MAX_PIXELS", 40e6)),
             max_models=int(env_number("PIX2PIX_MAX_MODELS", 4)),
             max_layers=int(env_number("PIX2PIX_MAX_LAYERS", 16)),
-            cache_seconds=int(env_number("PIX2PIX_CACHE_SECONDS", 300)))
+            cache_seconds=int(env_number("PIX2PIX_CACHE_SECONDS", 300)),
+            cache_bytes=int(env_number("PIX2PIX_CACHE_MB", 1024) * MIB))
 
     def allows(self, model_id: str) -> bool:
         return not self.public or model_id in self.allowed
@@ -243,6 +251,41 @@ def public_message(message: str, root: str | None = None) -> str:
 def megabytes(size: int) -> str:
     """The one way a byte limit is worded: "20 MB" (MB = 2**20 bytes, as PIX2PIX_MAX_UPLOAD_MB counts)."""
     return f"{size / MIB:g} MB"
+
+
+def sweep_folder(folder: Path, max_age: float, max_bytes: int, since: float = 0.0) -> int:
+    """Remove the files under `folder` made after `since` (a time.time(); what existed before, such as the
+    examples Gradio copies at the start, stays) that are older than `max_age` seconds, then the oldest of the
+    rest until they hold at most `max_bytes`; -> bytes removed."""
+    files, now = [], time.time()
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        with contextlib.suppress(OSError):  # (a file Gradio removed meanwhile)
+            stat = path.lstat()
+            if stat.st_ctime > since and path.is_file():
+                files.append((stat.st_ctime, stat.st_size, path))
+    total, removed = sum(size for _, size, _ in files), 0
+    for made, size, path in sorted(files):
+        if total <= max_bytes and now - made <= max_age:
+            break
+        path.unlink(missing_ok=True)
+        total, removed = total - size, removed + size
+    return removed
+
+
+def keep_folder_swept(folder: Path, max_age: float, max_bytes: int, every: float) -> threading.Thread:
+    """A daemon thread running sweep_folder on `folder` every `every` seconds, from now on. (Gradio's own
+    `delete_cache` task iterates a set that request threads add to, and stops for good at the first "Set
+    changed size during iteration": under load its cache grew without end. Blocks keeps it too; this holds.)"""
+    since = time.time()
+
+    def sweep() -> None:
+        while True:
+            time.sleep(every)
+            sweep_folder(folder, max_age, max_bytes, since)
+
+    thread = threading.Thread(target=sweep, daemon=True, name="cache-sweep")
+    thread.start()
+    return thread
 
 
 def upload_refusal(upload_bytes: int) -> str:
