@@ -466,3 +466,12 @@ def test_gradio_cache_is_held_to_its_bytes(tmp_path):
         assert sum(p.stat().st_size for p in kept) <= 2**20, sorted(map(str, kept))
         assert sent[-1] in kept and sent[0] not in kept  # the oldest went first
         assert examples <= set(cached_files(cache))  # the app's own example files stay
+
+
+def test_translate_over_raw_http_with_a_sketch(space, tmp_path):
+    """/translate(sketch, upload, ...) with the canvas's PNG data URL and no upload, as the README documents."""
+    import base64
+    url = space[0]
+    sketch = "data:image/png;base64," + base64.b64encode(open(drawing(tmp_path / "d.png"), "rb").read()).decode()
+    image, status = completed(call(url, "translate", [sketch, None, "space/tiny", "AtoB", "default"]))
+    assert status.startswith("✅ 96×96") and image["url"].startswith(url), status
