@@ -9,6 +9,7 @@ exactly as if it had never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -28,7 +29,7 @@ from ..output_files import WrittenFiles, check_writable_folder
 from ..recipes import Recipe, recipe_for
 from ..recipes.losses import NonFiniteLossError
 from .checkpoints import find_checkpoint, list_checkpoints, load_checkpoint, remove_partial_checkpoints, save_checkpoint
-from .interrupts import InterruptFlag, TrainingInterrupted, signal_name
+from .interrupts import Interrupted, InterruptFlag, TrainingInterrupted, signal_name
 
 logger = logging.getLogger("pix2pix_hub")
 SAMPLES_FILE = "samples.png"  # the final validation grid, shown in the model card
@@ -192,11 +193,13 @@ def train(config: TrainConfig) -> Path:
     accelerator = make_accelerator(config)
     lock = acquire_run_lock(accelerator, output_dir)
     try:
-        with InterruptFlag() as interrupts:
+        with InterruptFlag(stop_outside_steps=accelerator.num_processes == 1) as interrupts:
             try:
                 return train_locked(config, accelerator, interrupts)
             except KeyboardInterrupt:
                 raise aborted(interrupts, output_dir, accelerator) from None
+            except Interrupted:  # a single process, before its first step (loading data, building networks)
+                raise aborted(interrupts, output_dir, accelerator, "interrupted by ") from None
     finally:
         if lock is not None:
             lock.release()
@@ -226,12 +229,13 @@ def acquire_run_lock(accelerator: Accelerator, output_dir: Path):
     return lock
 
 
-def aborted(interrupts: InterruptFlag, output_dir: Path, accelerator: Accelerator) -> TrainingInterrupted:
+def aborted(interrupts: InterruptFlag, output_dir: Path, accelerator: Accelerator,
+            how: str = "aborted by a second ") -> TrainingInterrupted:
     good = list_checkpoints(output_dir)
     kept = (f"{good[-1].name} is the latest complete checkpoint (--resume_from_checkpoint latest)" if good
             else "no checkpoint was saved")
     name = signal_name(interrupts.signum or 2)
-    return TrainingInterrupted(f"aborted by a second {name} at step {interrupts.step}: nothing half-written is "
+    return TrainingInterrupted(f"{how}{name} at step {interrupts.step}: nothing half-written is "
                                f"kept; {kept}", interrupts.signum or 2, accelerator.is_main_process)
 
 
@@ -271,7 +275,8 @@ def train_locked(config: TrainConfig, accelerator: Accelerator, interrupts: Inte
     if config.output.report_to != "none":
         accelerator.init_trackers(config.output.tracker_project_name, config=tracker_config(config))
     run_loop(run)
-    finish(run)
+    with deferred(run):  # the trained model is written whole; a second signal still aborts
+        finish(run)
     return output_dir
 
 
@@ -325,27 +330,36 @@ def run_loop(run: Run) -> None:
                 batches = accelerator.skip_first_batches(run.loader, done_in_epoch * accum)
             lr = config.optim.learning_rate * lr_factor(config, epoch)
             step_before = run.step
-            for batch in batches:
-                if config.data.streaming:  # no epochs known in advance: the schedule is spread over --max_steps
-                    lr = config.optim.learning_rate * lr_factor(config, stretched_epoch(config, run.step))
-                with accelerator.accumulate(*run.recipe.networks.values()):
-                    losses = training_step(run, batch, lr)
-                if not accelerator.sync_gradients:
-                    continue
-                run.step += 1
-                progress.update(1)
-                if run.interrupts is not None:
-                    run.interrupts.step = run.step
-                    if run.interrupts.requested(accelerator):  # every process stops at the same step
-                        stop_for_interrupt(run)
-                after_step(run, losses, lr, progress)
-                if run.step >= run.total_steps:
-                    break
+            try:
+                for batch in batches:  # (a single process's first signal while waiting here: Interrupted)
+                    with deferred(run):
+                        if config.data.streaming:  # no epochs known in advance: the schedule spans --max_steps
+                            lr = config.optim.learning_rate * lr_factor(config, stretched_epoch(config, run.step))
+                        with accelerator.accumulate(*run.recipe.networks.values()):
+                            losses = training_step(run, batch, lr)
+                        if not accelerator.sync_gradients:
+                            continue
+                        run.step += 1
+                        progress.update(1)
+                        if run.interrupts is not None:
+                            run.interrupts.step = run.step
+                            if run.interrupts.requested(accelerator):  # every process stops at the same step
+                                stop_for_interrupt(run)
+                        after_step(run, losses, lr, progress)
+                    if run.step >= run.total_steps:
+                        break
+            except Interrupted:  # between steps, the state whole: saved as at a step's end
+                stop_for_interrupt(run)
             if run.step == step_before:  # (train() refuses a batch larger than the data: this is a bug)
                 raise RuntimeError(f"epoch {epoch} gave no training step; the loader holds {len(run.loader)} batches")
             epoch += 1
     if run.skipped_steps:
         accelerator.print(f"skipped {run.skipped_steps} step(s) with a non-finite loss")
+
+
+def deferred(run: Run):
+    """A step, during which a first signal waits for the step's end."""
+    return run.interrupts.deferred() if run.interrupts is not None else contextlib.nullcontext()
 
 
 def training_step(run: Run, batch: dict[str, torch.Tensor], lr: float) -> dict[str, torch.Tensor] | None:
@@ -384,8 +398,15 @@ def after_step(run: Run, losses: dict[str, torch.Tensor] | None, lr: float, prog
 def stop_for_interrupt(run: Run) -> None:
     """Save checkpoint-{step} as every checkpoint is written, then raise the line saying how to resume."""
     config, signum = run.config, run.interrupts.signum
-    checkpoint = save_checkpoint(run.accelerator, run.recipe, Path(config.output.output_dir), run.step,
-                                 config.output.checkpoints_total_limit)
+    output_dir = Path(config.output.output_dir)
+    if run.step == 0 or (output_dir / f"checkpoint-{run.step}").is_dir():  # nothing trained since
+        kept = list_checkpoints(output_dir)
+        raise TrainingInterrupted(f"interrupted by {signal_name(signum)} at step {run.step}: nothing trained since "
+                                  + (f"{kept[-1].name}, kept" if kept else "the start, nothing saved"), signum,
+                                  run.accelerator.is_main_process)
+    with run.interrupts.deferred():  # (a second signal still aborts)
+        checkpoint = save_checkpoint(run.accelerator, run.recipe, output_dir, run.step,
+                                     config.output.checkpoints_total_limit)
     raise TrainingInterrupted(f"interrupted by {signal_name(signum)} at step {run.step}: saved {checkpoint}; "
                               "resume with the same command and --resume_from_checkpoint latest", signum,
                               run.accelerator.is_main_process)
