@@ -133,3 +133,39 @@ def test_ctrl_c_to_two_accelerate_processes_saves_one_checkpoint_both_resume(dat
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "model.safetensors").is_file() and not (out / "train.lock").exists()
+
+
+def test_the_first_sigterm_stops_a_run_that_waits_for_its_data(tmp_path):
+    """Issue 30 (3): a run waiting before its first step (here: a Hub dataset on a server that accepts and never
+    answers) ignored the first SIGTERM, for as long as the wait lasted (seen: still running 60 s later). A single
+    process now stops at the first signal wherever it is outside a step: exit 143 at once, one line."""
+    import sys
+
+    from download_server import SilentServer
+
+    with SilentServer() as url:
+        env = {**ENV, "HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf")}
+        env.pop("HF_HUB_OFFLINE")
+        out = tmp_path / "run"
+        process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--dataset", "someone/pairs",
+                                    "--output_dir", str(out), "--max_steps", "2"], cwd=ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not (out / "train.lock").exists() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)  # the lock is taken just before the data is loaded: the wait has begun
+            time.sleep(1.0)
+            assert process.poll() is None, process.stdout.read()
+            sent = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=30)
+            waited = time.monotonic() - sent
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(30)
+    assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert waited < 15, f"{waited:.1f} s after the signal"  # (the server never answers: any exit is the signal's)
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines[-1] == "interrupted by SIGTERM at step 0: nothing half-written is kept; no checkpoint was saved"
+    assert "Traceback" not in output and not out.exists()  # (the lock gone with the empty folder it made)
