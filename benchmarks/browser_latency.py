@@ -6,6 +6,11 @@ next animation frame). Requests are counted per stroke from the mouse-down until
 The model's own time is the "in N ms" the app prints for each result: the baseline the browser/transport
 overhead is compared with, measured in the same run.
 
+`--where browser` draws with the generator in the page (ONNX Runtime Web, WebAssembly; `static/browser_inference.js`)
+instead of on the server (`--where server`, the default; `both` measures one after the other): it also reports
+the ONNX file's size, the first load (page open -> model ready in the browser), a second page's load (from the
+browser's Cache API), and the server's CPU time per stroke (utime + stime of app.py over the strokes).
+
 Not a test: nothing here asserts a time.
 """
 
@@ -126,26 +131,70 @@ def summary(results: list[dict]) -> dict:
                               for kind in sorted({p for r in results for p in r["request_paths"]})}}
 
 
+def server_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def idle_cpu_rate(pid: int, settle: float = 5.0, window: float = 4.0) -> float:
+    """app.py's CPU seconds per second with the page open and nobody drawing, after `settle` s (its warm-up
+    compile and the ONNX export done): what the server spends anyway (its thread pools, the cache sweep), taken
+    off the strokes' CPU."""
+    time.sleep(settle)
+    before = server_cpu_seconds(pid)
+    time.sleep(window)
+    return (server_cpu_seconds(pid) - before) / window
+
+
+def open_page(browser, url: str, where: str, width: int, height: int, context=None):
+    """A page of the app with the probe installed, set to run the model `where`; -> (page, seconds to ready)."""
+    context = context or browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.add_init_script(PAGE_PROBE)
+    page.add_init_script(f"localStorage.setItem('pix2pix-hub-browser-inference', {'on' if where == 'browser' else 'off'!r})")
+    began = time.monotonic()
+    page.goto(url)
+    drawing_area(page)
+    if where == "browser":
+        page.wait_for_function("() => !!document.querySelector('#canvas .p2p-canvas').dataset.browserReady",
+                               timeout=120000)
+    return page, time.monotonic() - began
+
+
 def measure(model: str | None = None, strokes: int = 16, width: int = 1280, height: int = 1000,
-            log_dir: Path | None = None) -> dict:
+            log_dir: Path | None = None, where: str = "server") -> dict:
     from playwright.sync_api import sync_playwright
 
     log_dir = Path(log_dir or "/tmp")
     url, process = serve(["--model", model] if model else [], log_dir / "browser_latency_server.log")
+    extra = {}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(viewport={"width": width, "height": height})
-                page.add_init_script(PAGE_PROBE)
-                page.goto(url)
+                onnx = []
+                page, ready = open_page(browser, url, where, width, height)
+                page.on("response", lambda r: onnx.append(r) if r.url.endswith(".onnx") else None)
+                if where == "browser":
+                    second, again = open_page(browser, url, where, width, height, context=page.context)
+                    second.close()
+                    extra = {"first_load_s": round(ready, 2), "second_load_s": round(again, 2)}
+                idle = idle_cpu_rate(process.pid)
+                cpu_before, began = server_cpu_seconds(process.pid), time.monotonic()
                 results = run_strokes(page, strokes)
+                spent = server_cpu_seconds(process.pid) - cpu_before - idle * (time.monotonic() - began)
+                extra.update(server_cpu_ms_per_stroke=round(1000 * spent / strokes, 1),
+                             server_idle_cpu_ms_per_s=round(1000 * idle, 1))
+                sizes = page.evaluate("() => performance.getEntriesByType('resource').filter(e => "
+                                      "e.name.endsWith('.onnx')).map(e => e.encodedBodySize || e.decodedBodySize)")
+                if sizes:
+                    extra["onnx_mb"] = round(max(sizes) / 2**20, 1)
             finally:
                 browser.close()
     finally:
         process.terminate()
         process.wait(15)
-    return {"viewport": f"{width}x{height}", **summary(results), "per_stroke": results}
+    return {"viewport": f"{width}x{height}", "where": where, **summary(results), **extra, "per_stroke": results}
 
 
 def bench_rows(model: str | None, strokes: int) -> list[dict]:
@@ -171,17 +220,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="model folder or Hub id (default: what app.py serves, models/default)")
     parser.add_argument("--strokes", type=int, default=16)
+    parser.add_argument("--where", choices=["server", "browser", "both"], default="server",
+                        help="where the generator runs: on the server, in the page (ONNX Runtime Web), or both")
     parser.add_argument("--json", type=Path, help="write every stroke's figures here")
     args = parser.parse_args(argv)
-    result = measure(args.model, args.strokes)
-    result["cpu"] = cpu_model()
-    print(f"{result['strokes']} strokes on {result['cpu']} ({os.cpu_count()} cores): mouse-up -> output painted "
-          f"median {result['median_ms']:.0f} ms, max {result['max_ms']:.0f} ms; model median "
-          f"{result['model_median_ms']} ms; requests per stroke median {result['requests_per_stroke_median']}, "
-          f"max {result['requests_per_stroke_max']}")
-    print("requests per stroke by kind:", ", ".join(f"{k} {v:.1f}" for k, v in result["request_kinds"].items()))
+    results = []
+    for where in (["server", "browser"] if args.where == "both" else [args.where]):
+        result = measure(args.model, args.strokes, where=where)
+        result["cpu"] = cpu_model()
+        results.append(result)
+        print(f"{where}: {result['strokes']} strokes on {result['cpu']} ({os.cpu_count()} cores, load "
+              f"{os.getloadavg()[0]:.1f}): mouse-up -> output painted median {result['median_ms']:.0f} ms, max "
+              f"{result['max_ms']:.0f} ms; model median {result['model_median_ms']} ms; requests per stroke median "
+              f"{result['requests_per_stroke_median']}, max {result['requests_per_stroke_max']}; server CPU per "
+              f"stroke {result['server_cpu_ms_per_stroke']} ms (idle: {result['server_idle_cpu_ms_per_s']} ms/s)"
+              + (f"; ONNX {result.get('onnx_mb')} MB, first load {result['first_load_s']} s, second page "
+                 f"{result['second_load_s']} s" if where == "browser" else ""))
+        print("  requests per stroke by kind:", ", ".join(f"{k} {v:.1f}" for k, v in result["request_kinds"].items()))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+        args.json.write_text(json.dumps(results if len(results) > 1 else results[0], indent=1))
     return 0
 
 
