@@ -2,7 +2,6 @@
 through gradio_client and plain HTTP as a hostile visitor would: paths typed as the model, a non-model repo and an
 oversize config in the model list, oversize uploads, a slow load beside a fast request."""
 
-import contextlib
 import io
 import json
 import threading
@@ -158,10 +157,10 @@ def test_oversize_uploads_are_refused(space, client, tmp_path):
     # Plain HTTP: the upload route and a data: URL in the JSON body are both cut off at the cap.
     body = b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.png\"\r\n\r\n" + \
         (tmp_path / "big.png").read_bytes() + b"\r\n--b--\r\n"
-    assert post(url + "gradio_api/upload", body, "multipart/form-data; boundary=b") == 413
+    assert post(url + "gradio_api/upload", body, "multipart/form-data; boundary=b")[0] == 413
     data_url = "data:image/png;base64," + "A" * (3 * 2**20)
     payload = {"data": [{"url": data_url, "meta": {"_type": "gradio.FileData"}}, "space/tiny", "AtoB", "default"]}
-    assert post(url + "gradio_api/call/translate_upload", json.dumps(payload).encode(), "application/json") == 413
+    assert post(url + "gradio_api/call/translate_upload", json.dumps(payload).encode(), "application/json")[0] == 413
     # Small in bytes, large in pixels: refused in one line (and from the header by PIL above twice the cap).
     flat = Image.new("RGB", (1500, 1000), "white")
     flat.paste((0, 0, 0), (0, 0, 900, 900))
@@ -174,8 +173,8 @@ def test_oversize_uploads_are_refused(space, client, tmp_path):
     assert upload(client, drawing(tmp_path / "in.png"))[1].startswith("✅")
 
 
-def post(url: str, body: bytes, content_type: str) -> int:
-    """POST `body`; the status code, also when the server answers (and closes) before the body is all sent."""
+def post(url: str, body: bytes, content_type: str) -> tuple[int, str]:
+    """POST `body`; (status code, text), also when the server answers (and closes) before the body is all sent."""
     import http.client
     from urllib.parse import urlsplit
 
@@ -191,7 +190,8 @@ def post(url: str, body: bytes, content_type: str) -> int:
                 connection.send(body[start:start + 65536])
         except (BrokenPipeError, ConnectionResetError):
             pass  # refused mid-way: its answer is already waiting
-        return connection.getresponse().status
+        answer = connection.getresponse()
+        return answer.status, answer.read().decode(errors="replace")
     finally:
         connection.close()
 
@@ -364,9 +364,6 @@ def test_the_live_endpoint_answers_a_bomb_with_its_line(space, tmp_path):
 def test_every_upload_refusal_says_the_readmes_limit(space, tmp_path):
     """Issue 29 (6): one limit was worded "request body over the limit of 21 MiB", "File size exceeded maximum
     allowed size of 20971520 bytes" and "20.0 Mb"; the README says MB."""
-    import http.client
-    from urllib.parse import urlsplit
-
     url = space[0]
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * (UPLOAD_MB * 2**20 + 1000))  # over the file cap, under the body cap (+1 MB framing)
@@ -378,21 +375,8 @@ def test_every_upload_refusal_says_the_readmes_limit(space, tmp_path):
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert "`PIX2PIX_MAX_UPLOAD_MB` (default 20)" in readme and " MiB" not in readme.replace("MiB/s", "")
     for what, (body, route, kind) in bodies.items():
-        parts = urlsplit(url + route)
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        try:
-            connection.putrequest("POST", parts.path)
-            connection.putheader("Content-Type", kind)
-            connection.putheader("Content-Length", str(len(body)))
-            connection.endheaders()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                for start in range(0, len(body), 65536):
-                    connection.send(body[start:start + 65536])
-            answer = connection.getresponse()
-            text = answer.read().decode()
-        finally:
-            connection.close()
-        assert answer.status == 413 and text == f"the upload is over this server's limit of {UPLOAD_MB} MB; send a smaller file", (what, text)
+        status, text = post(url + route, body, kind)
+        assert status == 413 and text == f"the upload is over this server's limit of {UPLOAD_MB} MB; send a smaller file", (what, text)
 
 
 def cached_files(folder: Path) -> list[Path]:
