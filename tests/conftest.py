@@ -9,9 +9,16 @@ pointed at it and their caches in the test's tmp_path (see tests/hub_server.py):
         MyModel.from_pretrained("org/my-model")
 
 ``sync_api``: Playwright's sync API for the browser tests, or a skip that says what is missing.
+
+``concurrently``: independent train.py runs side by side (a straight run and the first half of the run that
+resumes, say), so they take the time of one on the suite's 2 cores::
+
+    straight, first_half = concurrently(partial(run_train, *common, "--max_steps", 9, ...),
+                                        partial(run_train, *common, "--max_steps", 3, ...))
 """
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -48,3 +55,15 @@ def sync_api():
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); the browser test needs it")
     return api
+
+
+@pytest.fixture(scope="session")
+def concurrently():
+    """Call each of the given functions on a thread of its own, all at once, and return their results in order
+    once all are done (the first failure is raised then). For subprocess runs (run_train): each keeps one core
+    busy (OMP_NUM_THREADS=1) and the suite runs serially on 2 cores, so two independent runs take the time of one."""
+    def run(*calls):
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+    return run

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -145,26 +146,81 @@ def limit_file_size(max_bytes: int):
     return apply
 
 
-def test_full_disk_while_saving_keeps_the_previous_checkpoint(data, straight, tmp_path):
-    out = resume_copy(straight, tmp_path)
-    log = train_tiny(data, out, "--max_steps", 6, "--checkpoints_total_limit", 1, "--resume_from_checkpoint", "latest",
-                    expect=2, preexec_fn=limit_file_size(100_000))
+class RunsCode:
+    """Unpickling this object calls Path(marker).touch(): what a tampered checkpoint file would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path(self.marker).touch, ()
+
+
+
+TAMPERED = ["random_states_0.pkl", "optimizer.bin"]
+
+
+@pytest.fixture(scope="module")
+def resumed_runs(data, straight, tmp_path_factory):
+    """The runs the tests below check, each from its own copy of the straight run's checkpoint-2 (resume_copy),
+    two at a time on the suite's 2 cores: all started when the first of those tests asks (after the SIGKILL test,
+    whose watcher must not be slowed). `resumed_runs(name)` is (out, log) of that run, or its failure."""
+    root = tmp_path_factory.mktemp("resumed")
+    # first, alone: no other thread may be about while preexec_fn runs in the forked child
+    full_disk = resume_copy(straight, root / "full-disk")
+    try:
+        full = (train_tiny(data, full_disk, "--max_steps", 6, "--checkpoints_total_limit", 1, "--resume_from_checkpoint",
+                           "latest", expect=2, preexec_fn=limit_file_size(100_000)),
+                sorted(p.name for p in full_disk.iterdir()),
+                {file.name: (full_disk / "checkpoint-2" / file.name).read_bytes() for file in (straight / "checkpoint-2").iterdir()})
+    except AssertionError as error:
+        full = error
+
+    def resumed_after_full_disk():
+        if isinstance(full, AssertionError):
+            raise full
+        return full_disk, (*full, train_tiny(data, full_disk, "--max_steps", 6, "--resume_from_checkpoint", "latest"))
+
+    def nonfinite_stop():
+        out = resume_copy(straight, root / "nonfinite-stop")
+        # 1e39 overflows float32: the L1 term, hence the generator loss, is inf at the first resumed step.
+        return out, train_tiny(data, out, "--max_steps", 6, "--lambda_l1", "1e39", "--resume_from_checkpoint", "latest",
+                               expect=2)
+
+    def nonfinite_skip():
+        out = resume_copy(straight, root / "nonfinite-skip")
+        return out, train_tiny(data, out, "--max_steps", 4, "--lambda_l1", "1e39", "--resume_from_checkpoint", "latest",
+                               "--on_nonfinite_loss", "skip")
+
+    def tampered(name):
+        def run():
+            out = resume_copy(straight, root / f"tampered-{name}")
+            torch.save({"random_state": RunsCode(out.parent / "ran")}, out / "checkpoint-2" / name)
+            return out, train_tiny(data, out, "--max_steps", 4, "--resume_from_checkpoint", "latest", expect=2)
+        return run
+
+    runs = {"full disk": resumed_after_full_disk, "nonfinite stop": nonfinite_stop, "nonfinite skip": nonfinite_skip,
+            **{f"tampered {name}": tampered(name) for name in TAMPERED}}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(run) for name, run in runs.items()}
+        yield lambda name: futures[name].result()
+
+
+def test_full_disk_while_saving_keeps_the_previous_checkpoint(straight, resumed_runs):
+    out, (log, listed, copied, resumed_log) = resumed_runs("full disk")
     line = error_line(log)
     assert "could not write checkpoint-4" in line and "File too large" in line and "disk full" in line, line
     assert "checkpoint-2 is kept" in line and "--resume_from_checkpoint latest" in line, line
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-2"]  # no half-written folder, nothing pruned
+    assert listed == ["checkpoint-2"]  # no half-written folder, nothing pruned
     for file in (straight / "checkpoint-2").iterdir():
-        assert (out / "checkpoint-2" / file.name).read_bytes() == file.read_bytes()
+        assert copied[file.name] == file.read_bytes()
 
-    log = train_tiny(data, out, "--max_steps", 6, "--resume_from_checkpoint", "latest")
-    assert resumed_step(log) == 2
+    assert resumed_step(resumed_log) == 2
     assert_same(weights(out / "model.safetensors"), weights(straight / "model.safetensors"))
 
 
-def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(data, straight, tmp_path):
-    out = resume_copy(straight, tmp_path)
-    # 1e39 overflows float32: the L1 term, hence the generator loss, is inf at the first resumed step.
-    log = train_tiny(data, out, "--max_steps", 6, "--lambda_l1", "1e39", "--resume_from_checkpoint", "latest", expect=2)
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(straight, resumed_runs):
+    out, log = resumed_runs("nonfinite stop")
     line = error_line(log)
     assert line == ("error: the G loss is inf at step 3: stopped; checkpoint-2 is the last good checkpoint. "
                     "Lower --learning_rate, or pass --on_nonfinite_loss skip"), line
@@ -173,10 +229,8 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(data, straight,
         assert (out / "checkpoint-2" / file.name).read_bytes() == file.read_bytes()
 
 
-def test_nonfinite_loss_skip_counts_and_never_touches_the_weights(data, straight, tmp_path):
-    out = resume_copy(straight, tmp_path)
-    log = train_tiny(data, out, "--max_steps", 4, "--lambda_l1", "1e39", "--resume_from_checkpoint", "latest",
-                    "--on_nonfinite_loss", "skip")
+def test_nonfinite_loss_skip_counts_and_never_touches_the_weights(resumed_runs):
+    out, log = resumed_runs("nonfinite skip")
     assert "skipped 2 step(s) with a non-finite loss" in log
     final = weights(out / "model.safetensors")
     assert all(torch.isfinite(t).all() for t in final.values() if t.is_floating_point())
@@ -188,22 +242,11 @@ def test_nonfinite_loss_skip_counts_and_never_touches_the_weights(data, straight
     assert (out / "checkpoint-4" / "training_state.json").is_file()  # skipped steps still count as steps
 
 
-class RunsCode:
-    """Unpickling this object calls Path(marker).touch(): what a tampered checkpoint file would do."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return Path(self.marker).touch, ()
-
-
-@pytest.mark.parametrize("name", ["random_states_0.pkl", "optimizer.bin"])
-def test_tampered_checkpoint_never_runs_code(data, straight, tmp_path, name):
+@pytest.mark.parametrize("name", TAMPERED)
+def test_tampered_checkpoint_never_runs_code(resumed_runs, name):
     """A checkpoint file that would run code when unpickled: refused (weights_only), one line, nothing runs.
     Accelerate alone skips an unreadable random_states file quietly, and the resume would not be exact."""
-    out = resume_copy(straight, tmp_path)
-    torch.save({"random_state": RunsCode(tmp_path / "ran")}, out / "checkpoint-2" / name)
-    line = error_line(train_tiny(data, out, "--max_steps", 4, "--resume_from_checkpoint", "latest", expect=2))
+    out, log = resumed_runs(f"tampered {name}")
+    line = error_line(log)
     assert "checkpoint-2 cannot be resumed from (UnpicklingError" in line and "never unpickled" in line, line
-    assert not (tmp_path / "ran").exists()
+    assert not (out.parent / "ran").exists()

@@ -5,6 +5,8 @@ import re
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from test_checkpoints import ENV, assert_same, command, train_tiny, weights
@@ -24,9 +26,16 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def straight(data, tmp_path_factory):
+    """The uninterrupted run, in the background: the first interrupted run (signalled once its log shows 2 steps,
+    however long that takes) goes on beside it on the other core; call it for the folder once the run is done."""
     out = tmp_path_factory.mktemp("straight") / "run"
-    train_tiny(data, out, *NO_PERIODIC)
-    return out
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        run = pool.submit(train_tiny, data, out, *NO_PERIODIC)
+
+        def done() -> Path:
+            run.result()  # its assertion, should it have failed
+            return out
+        yield done
 
 
 def steps_done(log) -> int:
@@ -77,7 +86,7 @@ def test_interrupt_saves_the_current_step_and_resumes_to_the_same_weights(data, 
         return
     resumed = train_tiny(data, out, *NO_PERIODIC, "--resume_from_checkpoint", "latest")
     assert f"at step {step}" in resumed
-    assert_same(weights(out / "model.safetensors"), weights(straight / "model.safetensors"))
+    assert_same(weights(out / "model.safetensors"), weights(straight() / "model.safetensors"))
 
 
 def test_a_second_ctrl_c_aborts_without_a_half_written_checkpoint(data, tmp_path):

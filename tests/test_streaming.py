@@ -5,6 +5,8 @@ import io
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import datasets
@@ -27,7 +29,7 @@ TINY_32 = ["--netG", "unet_32", "--ngf", "8", "--ndf", "8", "--load_size", "36",
 def no_arrow_shutdown_wait(monkeypatch):
     """datasets sleeps 5 s whenever a streamed parquet iteration ends (each pass, each early stop), against a
     pyarrow crash at interpreter exit (apache/arrow#45214); in-process, with the interpreter staying up,
-    the tests need not wait. train.py subprocesses keep the real wait."""
+    the tests need not wait. train.py subprocesses keep the real wait (once, at exit: streaming.ArrowExitWait)."""
     monkeypatch.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0)
 
 
@@ -139,39 +141,76 @@ def test_clear_errors(local_hub, tmp_path):
         parse_args(["--dataset", repo, "--streaming"]).resolve()
 
 
-def test_train_py_streams_and_resumes_exactly(local_hub, tmp_path):
-    repo = serve_pairs(local_hub, tmp_path, "stream/train", n=3, size=40)
-    env = local_hub.client_env(offline=False)
-    common = ["--model", "pix2pix", "--dataset", repo, "--streaming", "--shuffle_buffer_size", 2, "--checkpointing_steps", 2,
-              "--n_epochs", 1, "--n_epochs_decay", 1, *TINY_32]
-    log = run_train(*common, "--output_dir", tmp_path / "straight", "--max_steps", 5, env=env)
-    text = log.stdout + log.stderr
+@pytest.fixture(scope="module")
+def train_runs(local_hub_server, tmp_path_factory):
+    """The module's train.py runs, all started the first time a test asks for one, each test checking its own.
+    Each streamed run keeps one core busy, then idles up to 5 s at exit (datasets' wait for pyarrow's threads,
+    streaming.ArrowExitWait): side by side on 2 cores, the four take about the time of the longest two."""
+    if not local_hub_server.running:
+        local_hub_server.start()
+    root = tmp_path_factory.mktemp("stream-runs")
+    repos = {"resume": serve_pairs(local_hub_server, root, "stream/train", n=3, size=40),
+             "cyclegan": serve_pairs(local_hub_server, root, "stream/cyclegan", n=3),
+             "ddp": serve_pairs(local_hub_server, root, "stream/ddp", n=4, shards=2)}
+
+    def env(name):  # caches of the run's own
+        return local_hub_server.client_env(cache_dir=root / name / "hf-cache", offline=False)
+
+    resume_common = ["--model", "pix2pix", "--dataset", repos["resume"], "--streaming", "--shuffle_buffer_size", 2,
+                     "--checkpointing_steps", 2, "--n_epochs", 1, "--n_epochs_decay", 1, *TINY_32]
+    out = root / "resume"
+
+    def straight():
+        return run_train(*resume_common, "--output_dir", out / "straight", "--max_steps", 5, env=env("straight"))
+
+    def resumed():
+        # a run stopped after step 2: its checkpoint, resumed with the same --max_steps (the LR schedule spans them),
+        # as soon as the straight run has renamed checkpoint-2.partial to checkpoint-2 (checkpoints.py)
+        while not (out / "straight" / "checkpoint-2").is_dir() and not futures["straight"].done():
+            time.sleep(0.1)
+        shutil.copytree(out / "straight" / "checkpoint-2", out / "resumed" / "checkpoint-2")
+        return run_train(*resume_common, "--output_dir", out / "resumed", "--max_steps", 5, "--resume_from_checkpoint",
+                         "latest", env=env("resumed"))
+
+    def cyclegan():
+        folder = root / "cyclegan" / "o"
+        run_train("--model", "cyclegan", "--dataset", repos["cyclegan"], "--streaming", "--max_steps", 2, "--output_dir", folder,
+                  "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32",
+                  "--report_to", "none", "--num_validation_images", "1", "--pool_size", "2", env=env("cyclegan"))
+        return folder
+
+    def ddp():
+        launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        return run_train("--model", "pix2pix", "--dataset", repos["ddp"], "--streaming", "--max_steps", 2,
+                         "--gradient_accumulation_steps", 2, "--output_dir", root / "ddp" / "o", *TINY_32, launcher=launcher,
+                         env={**env("ddp"), "ACCELERATE_USE_CPU": "1"})
+
+    futures = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for run in (straight, resumed, cyclegan, ddp):
+            futures[run.__name__] = pool.submit(run)
+        yield lambda name: (out, futures["straight"].result(), futures["resumed"].result()) if name == "resume" \
+            else futures[name].result()
+
+
+def test_train_py_streams_and_resumes_exactly(train_runs):
+    out, straight_log, resumed_log = train_runs("resume")
+    text = straight_log.stdout + straight_log.stderr
     assert "streamed" in text and "streamed 1 complete pass(es) over the data in 5 steps" in text
-    assert (tmp_path / "straight" / "model.safetensors").is_file()
-    # a run stopped after step 2: its checkpoint, resumed with the same --max_steps (the LR schedule spans them)
-    shutil.copytree(tmp_path / "straight" / "checkpoint-2", tmp_path / "resumed" / "checkpoint-2")
-    log = run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 5, "--resume_from_checkpoint", "latest", env=env)
-    assert "resumed from" in log.stdout + log.stderr
-    straight = safetensors.torch.load_file(tmp_path / "straight" / "model.safetensors")
-    resumed = safetensors.torch.load_file(tmp_path / "resumed" / "model.safetensors")
+    assert (out / "straight" / "model.safetensors").is_file()
+    assert "resumed from" in resumed_log.stdout + resumed_log.stderr
+    straight = safetensors.torch.load_file(out / "straight" / "model.safetensors")
+    resumed = safetensors.torch.load_file(out / "resumed" / "model.safetensors")
     assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []
 
 
-def test_train_py_streams_cyclegan(local_hub, tmp_path):
-    repo = serve_pairs(local_hub, tmp_path, "stream/cyclegan", n=3)
-    run_train("--model", "cyclegan", "--dataset", repo, "--streaming", "--max_steps", 2, "--output_dir", tmp_path / "o",
-              "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--resolution", "32",
-              "--report_to", "none", "--num_validation_images", "1", "--pool_size", "2", env=local_hub.client_env(offline=False))
-    assert (tmp_path / "o" / "AtoB" / "model.safetensors").is_file()
+def test_train_py_streams_cyclegan(train_runs):
+    assert (train_runs("cyclegan") / "AtoB" / "model.safetensors").is_file()
 
 
-def test_train_py_streams_with_two_processes(local_hub, tmp_path):
-    repo = serve_pairs(local_hub, tmp_path, "stream/ddp", n=4, shards=2)
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    log = run_train("--model", "pix2pix", "--dataset", repo, "--streaming", "--max_steps", 2, "--gradient_accumulation_steps", 2,
-                    "--output_dir", tmp_path / "o", *TINY_32, launcher=launcher,
-                    env={**local_hub.client_env(offline=False), "ACCELERATE_USE_CPU": "1"})
+def test_train_py_streams_with_two_processes(train_runs):
+    log = train_runs("ddp")
     text = log.stdout + log.stderr
     assert "2 process(es)" in text and "process 0 of 2 reads its own part" in text
     # each process reads its own 2 pairs a pass; 2 steps of 2 accumulated batches read them twice

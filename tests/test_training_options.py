@@ -4,6 +4,7 @@ resume and checkpoint pruning, and what --push_to_hub uploads."""
 
 import json
 import math
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -57,13 +58,20 @@ def test_lr_factor_matches_the_reference_by_hand():
 
 
 # -- 2. gradient accumulation, 3. the logged LR, 6. explicit resume + pruning --------------------------
-def test_gradient_accumulation_counts_optimizer_steps_and_resumes_exactly(five_pairs, tmp_path):
+def test_gradient_accumulation_counts_optimizer_steps_and_resumes_exactly(five_pairs, tmp_path, concurrently):
     """5 batches, --gradient_accumulation_steps 2: optimizer steps after batches 2, 4 and 5 (Accelerate syncs at
     the end of the loader), so 3 steps per epoch, 6 for --n_epochs 1 --n_epochs_decay 1 at LR 2e-4 then 1e-4."""
     common = ["--dataset", five_pairs, *SMALL, "--gradient_accumulation_steps", 2, "--n_epochs", 1,
               "--n_epochs_decay", 1, "--checkpointing_steps", 1, "--checkpoints_total_limit", 2,
               "--validation_steps", 1000]
-    log = run_train(*common, "--output_dir", tmp_path / "straight", "--report_to", "tensorboard")
+    def stopped_then_resumed():  # beside the straight run: the two take the time of one on 2 cores
+        run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 4, "--report_to", "none")
+        checkpoints = sorted(p.name for p in (tmp_path / "resumed").glob("checkpoint-*"))
+        # an explicit folder (mid-epoch: step 4 is the first of epoch 1), not just "latest"
+        return checkpoints, run_train(*common, "--output_dir", tmp_path / "resumed", "--report_to", "none",
+                                  "--resume_from_checkpoint", tmp_path / "resumed" / "checkpoint-4")
+    log, (stopped_checkpoints, resumed_log) = concurrently(
+        partial(run_train, *common, "--output_dir", tmp_path / "straight", "--report_to", "tensorboard"), stopped_then_resumed)
     assert "3 steps/epoch, 6 steps" in log.stdout + log.stderr
     assert sorted(p.name for p in (tmp_path / "straight").glob("checkpoint-*")) == ["checkpoint-5", "checkpoint-6"]
     logged = scalars(tmp_path / "straight" / "logs")
@@ -71,12 +79,8 @@ def test_gradient_accumulation_counts_optimizer_steps_and_resumes_exactly(five_p
     assert [value for _, value in logged["lr"]] == pytest.approx([2e-4] * 3 + [1e-4] * 3)
     assert {"loss_G_GAN", "loss_G_L1", "loss_D_real", "loss_D_fake"} <= logged.keys()
 
-    run_train(*common, "--output_dir", tmp_path / "resumed", "--max_steps", 4, "--report_to", "none")
-    assert sorted(p.name for p in (tmp_path / "resumed").glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-4"]
-    # an explicit folder (mid-epoch: step 4 is the first of epoch 1), not just "latest"
-    log = run_train(*common, "--output_dir", tmp_path / "resumed", "--report_to", "none",
-                    "--resume_from_checkpoint", tmp_path / "resumed" / "checkpoint-4")
-    assert "at step 4" in log.stdout + log.stderr
+    assert stopped_checkpoints == ["checkpoint-3", "checkpoint-4"]
+    assert "at step 4" in resumed_log.stdout + resumed_log.stderr
     straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
     assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []
 

@@ -26,7 +26,9 @@ shuffles with the same seed. DataLoader workers split a process's shards further
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import time
 
 import numpy as np
 import torch
@@ -39,13 +41,48 @@ from .images import ORIENTATION_KEY, BadImageError
 from .transforms import OrientationCount, check_pair_sizes, decode, make_item, oriented, scale_image, skip_or_raise
 
 
+class ArrowExitWait:
+    """`datasets` sleeps 5 s (datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN) each time a parquet stream's
+    iteration ends, against pyarrow's background threads crashing the interpreter when it exits just after a
+    scan (apache/arrow#45214, #39862). A streamed run's iteration ends at every pass over the data and at its
+    last step, so training (or a DataLoader worker, and the loader's shutdown waiting on it) stood still 5 s
+    each time: on a small dataset, most of the run. The wait only matters before the interpreter exits, so
+    it is moved there: once, at exit, for what remains of it since the last stream ended (all of it while
+    one is still being read). Forked DataLoader workers leave by os._exit, without finalizing: no wait."""
+
+    seconds = 0.0  # the wait datasets would have made
+    open_streams = 0
+    last_end = 0.0
+    registered = False
+
+    @classmethod
+    def defer(cls) -> None:
+        import datasets
+
+        wait = datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN
+        if wait:
+            datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN = 0
+            cls.seconds = max(cls.seconds, float(wait))
+            if not cls.registered:
+                atexit.register(cls.wait)
+                cls.registered = True
+
+    @classmethod
+    def wait(cls) -> None:
+        remaining = cls.seconds if cls.open_streams else cls.seconds - (time.monotonic() - cls.last_end)
+        if remaining > 0:
+            time.sleep(remaining)
+
+
 def open_stream(name: str, split: str, columns: list[str]):
     """The split as a `datasets.IterableDataset` of undecoded images ({"bytes", "path"} dicts): we decode
     them ourselves, so a bad file follows --on_bad_image instead of stopping `datasets` mid-stream."""
     stream = load_hub_split(name, split, streaming=True).decode(False)
     present = stream.column_names
     if present is None:  # features unknown until read: look at the first example
+        ArrowExitWait.defer()
         present = list(next(iter(stream), {}))
+        ArrowExitWait.last_end = time.monotonic()
     missing = [c for c in columns if c not in present]
     if missing:
         raise DataError(f"{name}: no column {missing[0]!r}: the dataset has {present}; pass --image_column_a/--image_column_b"
@@ -111,12 +148,18 @@ class StreamingImageDataset(torch.utils.data.IterableDataset):
         """(pass, position, example) of stream k, pass after pass (once when not training)."""
         stream, self.used[k] = self.streams[k], 0
         worker = torch.utils.data.get_worker_info()
+        ArrowExitWait.defer()
         for epoch in itertools.count():
             stream.set_epoch(epoch)  # datasets reshuffles from (seed, epoch)
             count = 0
-            for position, example in enumerate(stream):
-                count += 1
-                yield epoch, position, example
+            ArrowExitWait.open_streams += 1
+            try:
+                for position, example in enumerate(stream):
+                    count += 1
+                    yield epoch, position, example
+            finally:  # a pass's end, or an early stop (the generator closed)
+                ArrowExitWait.open_streams -= 1
+                ArrowExitWait.last_end = time.monotonic()
             if not self.train:
                 return
             if count == 0:
