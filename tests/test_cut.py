@@ -141,12 +141,15 @@ def test_resume_is_exact_and_patchnce_learns_the_identity(identity, tmp_path, co
 
 
 def test_two_process_accelerate_run(identity, tmp_path):
+    """The loop's one two-process run (CUT: three DDP-wrapped networks, netF with its own optimizer); pix2pix
+    runs two processes in test_interrupts (Ctrl-C, resume) and test_streaming (a streamed dataset)."""
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     out = tmp_path / "ddp"
     log = run_train("--model", "cut", "--dataset", identity, "--output_dir", out, "--max_steps", 2,
                     "--checkpointing_steps", 2, *TINY, launcher=launcher, env={"ACCELERATE_USE_CPU": "1"})
     assert "2 process(es)" in log.stdout + log.stderr
+    assert (out / "model.safetensors").is_file() and len(list(out.glob("checkpoint-*"))) == 1
     assert len(list((out / "checkpoint-2").glob("random_states_*.pkl"))) == 2
     assert isinstance(load_generator(out), ResnetGenerator)
 

@@ -90,17 +90,6 @@ def test_resume_is_exact(facades, tmp_path, concurrently):
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
 
 
-def test_two_process_accelerate_run(facades, tmp_path):
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    out = tmp_path / "ddp"
-    log = run_train("--model", "pix2pix", "--dataset", facades, "--output_dir", out, "--max_steps", 2,
-                    "--checkpointing_steps", 2, *TINY, launcher=launcher, env={"ACCELERATE_USE_CPU": "1"})
-    assert "2 process(es)" in log.stdout + log.stderr
-    assert (out / "model.safetensors").is_file() and len(list(out.glob("checkpoint-*"))) == 1
-    assert len(list((out / "checkpoint-2").glob("random_states_*.pkl"))) == 2
-
-
 def test_clear_error_for_a_folder_without_images(tmp_path):
     (tmp_path / "empty").mkdir()
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--dataset", str(tmp_path / "empty"),
