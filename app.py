@@ -105,7 +105,7 @@ def store() -> GalleryStore:
     """The gallery's weights: fetched on first use, within the PIX2PIX_GALLERY_* bounds (gallery_store.py)."""
     global _STORE
     if _STORE is None:
-        _STORE = GalleryStore()
+        _STORE = GalleryStore(examples=lambda name: gallery_app.examples(ROOT, name))
     return _STORE
 
 

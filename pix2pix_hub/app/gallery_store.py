@@ -8,7 +8,8 @@ kept per entry for the page to show.
 
 Settings (environment): PIX2PIX_GALLERY_DOWNLOAD_MB (default 400: edges2shoes' .pth, the largest, is 218 MB),
 PIX2PIX_GALLERY_DOWNLOAD_S (default 900 s for the whole download), PIX2PIX_GALLERY_CACHE_MB (default 2048:
-every entry, converted, is about 1.8 GB), PIX2PIX_GALLERY_RETRY_S (default 300).
+every entry, converted, is about 1.8 GB), PIX2PIX_GALLERY_RETRY_S (default 300), PIX2PIX_GALLERY_FP16_DB (default
+45: weights kept fp16 on disk only where the entry's examples stay that close to fp32; gallery_precision.py).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import first_line
 from ..hub.files import ModelLoadError, mib
 from .gallery import GalleryEntry, entry
+from .gallery_precision import decide, recorded
 from .serving import MIB, env_number
 
 
@@ -40,13 +43,15 @@ class GallerySettings:
     download_seconds: float
     cache_bytes: int
     retry_after: float
+    fp16_min_db: float = 45.0
 
     @classmethod
     def from_env(cls) -> "GallerySettings":
         return cls(download_bytes=int(env_number("PIX2PIX_GALLERY_DOWNLOAD_MB", 400) * MIB),
                    download_seconds=env_number("PIX2PIX_GALLERY_DOWNLOAD_S", 900),
                    cache_bytes=int(env_number("PIX2PIX_GALLERY_CACHE_MB", 2048) * MIB),
-                   retry_after=env_number("PIX2PIX_GALLERY_RETRY_S", 300))
+                   retry_after=env_number("PIX2PIX_GALLERY_RETRY_S", 300),
+                   fp16_min_db=env_number("PIX2PIX_GALLERY_FP16_DB", 45))
 
 
 @dataclass
@@ -64,8 +69,10 @@ def folder_bytes(folder: Path) -> int:
 
 
 class GalleryStore:
-    def __init__(self, settings: GallerySettings | None = None):
+    def __init__(self, settings: GallerySettings | None = None, examples: Callable[[str], list[str]] | None = None):
+        """`examples(name)`: the entry's example files, on which fp16 weights are measured (none: kept fp32)."""
         self.settings = settings or GallerySettings.from_env()
+        self.examples = examples or (lambda name: [])
         self.lock = threading.Lock()
         self.states: dict[str, EntryState] = {}
 
@@ -137,6 +144,8 @@ class GalleryStore:
 
         try:
             folder = pretrained_folder(item.spec, progress=progress)
+            if recorded(folder) is None:
+                decide(folder, self.examples(item.name), self.settings.fp16_min_db)
         except Bound as error:
             self.finish(state, "failed", f"{item.name} is unavailable: {error}")
         except Exception as error:  # noqa: BLE001 -- one line for the page; the entry is marked unavailable
