@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from statistics import median
 
@@ -80,7 +81,7 @@ class Check:
             # (the variable, not --cpu, which `accelerate launch` will not take beside --multi_gpu)
             self.env |= {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_USE_CPU": "1"}
 
-    def run(self, name: str, command: list[str], timeout: float, check=None, **extra) -> dict:
+    def run(self, name: str, command: list[str], timeout: float, check=None, record: bool = True, **extra) -> dict:
         start = time.perf_counter()
         try:
             done = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -95,7 +96,8 @@ class Check:
             result["output_tail"] = output[-4000:]
         print(f"{'ok  ' if problem is None else 'FAIL'} {name} ({result['seconds']} s)"
               + (f": {problem}" if problem else ""), flush=True)
-        self.results.append(result)
+        if record:
+            self.results.append(result)
         return result
 
     def skip(self, name: str, why: str) -> None:
@@ -121,15 +123,28 @@ class Check:
                 "--num_validation_images", "2", *size, *tiny]
 
     def train(self) -> None:
+        runs = []  # (name, command, output) or (name, None, why skipped), in the report's order
         for model in MODELS:
             for precision in PRECISIONS:
                 name = f"train {model} {'fp32' if precision == 'no' else precision}"
                 if precision == "fp16" and self.args.dry_run:
-                    self.skip(name, "Accelerate's fp16 needs CUDA (train.py refuses it on a CPU)")
+                    runs.append((name, None, "Accelerate's fp16 needs CUDA (train.py refuses it on a CPU)"))
                     continue
                 output = self.work / "runs" / f"{model}-{precision}"
-                self.run(name, self.launch() + self.train_args(model, precision, output, self.args.steps),
-                         self.args.step_timeout, check=lambda _, o=output: finished(o, self.args.steps))
+                runs.append((name, self.launch() + self.train_args(model, precision, output, self.args.steps), output))
+
+        def one(run):
+            name, command, output = run
+            if command is None:
+                print(f"skip {name}: {output}", flush=True)
+                return {"step": name, "ok": None, "skipped": output}
+            return self.run(name, command, self.args.step_timeout, record=False,
+                            check=lambda _: finished(output, self.args.steps))
+
+        # --jobs runs at once (the dry run: 2, its tiny runs are mostly start-up, one thread each); the report
+        # keeps the order above whatever finishes first.
+        with ThreadPoolExecutor(self.args.jobs) as pool:
+            self.results += list(pool.map(one, runs))
 
     def resume(self) -> None:
         output, steps = self.work / "runs" / "pix2pix-no", 2 * self.args.steps
@@ -271,7 +286,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--curve_steps", type=int, default=300, help="speed: steps of the fp32-vs-bf16 loss curves")
     parser.add_argument("--step_timeout", type=float, default=300, help="seconds before one step counts as failed")
     parser.add_argument("--keep", action="store_true", help="keep the runs' folders (under --output/work)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="training runs at once (default: 2 in a dry run, one thread each; 1 on a GPU)")
     args = parser.parse_args(argv)
+    args.jobs = max(1, args.jobs or (2 if args.dry_run else 1))
     if args.dry_run:
         args.steps, args.curve_steps = min(args.steps, 2), min(args.curve_steps, 4)
     elif not torch.cuda.is_available():
