@@ -259,6 +259,34 @@ def test_model_cache_is_bounded_in_bytes_and_loads_each_model_once():
     assert "big" in cache.loaded and cache.used() <= 100
 
 
+def test_a_dropped_model_in_a_reference_cycle_is_freed_at_once():
+    """A translator holds itself (its backend is a bound method), so dropping it from the cache frees nothing
+    until the cycle collector runs, which counts objects, not bytes (18 gallery entries toured: 5 GB held,
+    1.7 GB after a collect). The cache collects when it drops one. With the automatic collector off, the dropped
+    model is gone right after the next load; the same cycle outside the cache stays (the contrast)."""
+    import gc
+    import weakref
+
+    class Translator:  # the shape of the real one: a bound method of itself kept on itself
+        def __init__(self):
+            self.weights = bytearray(1 << 20)
+            self.backend = self.run
+
+        def run(self):
+            return self
+
+    cache = ModelCache(budget=10**12, max_items=1)
+    gc.disable()
+    try:
+        first = weakref.ref(cache.get("a", lambda: 1, lambda: (Translator(), 1)))
+        outside = weakref.ref(Translator())
+        assert outside() is not None  # a cycle: dropped, but not freed without a collect
+        cache.get("b", lambda: 1, lambda: (Translator(), 1))  # drops "a"
+        assert first() is None and list(cache.loaded) == ["b"]
+    finally:
+        gc.enable()
+
+
 def test_public_messages_hold_no_server_path():
     text = public_message("/srv/app/models/x/config.json: bad; see /home/user/.cache/huggingface/hub/x", "/srv/app")
     assert text == "models/x/config.json: bad; see …"
