@@ -22,6 +22,9 @@ weights measured side by side in this process (alternating, so a busy machine sl
              and the model's own time (benchmarks/browser_latency.py, which also runs on its own).
   highres    (opt-in) tiles vs the whole image, seams, 16-bit precision, 8192² peak memory and time per MP:
              benchmarks/highres.py.
+  gallery    (opt-in) the app's gallery architectures (U-Net 256, ResNet-9; ngf 64): size on disk, eager vs fast
+             path (bf16, int8 with PSNR), a 512² photo, the peak RSS of touring every entry through app.py, the
+             stroke in Chromium: benchmarks/gallery.py (its own Markdown table: python -m benchmarks.gallery).
 
 Not a test: nothing here asserts a time. `--quick` uses tiny settings (a smoke run, not figures to quote).
 """
@@ -482,8 +485,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny nets and few repeats: checks that it runs")
     parser.add_argument("--json", type=Path, help="write every figure (and each repeat's time) here")
     parser.add_argument("--sections", nargs="+", default=["inference", "train-cpu", "train-gpu", "train-unpaired", "data"],
-                        choices=["inference", "train-cpu", "train-gpu", "train-unpaired", "data", "live", "highres"],
-                        help="live and highres run only when asked; highres (tiles, seams, 16-bit, 8192² memory: "
+                        choices=["inference", "train-cpu", "train-gpu", "train-unpaired", "data", "live", "highres",
+                                 "gallery"],
+                        help="live, highres and gallery run only when asked; highres (tiles, seams, 16-bit, 8192² memory: "
                              "benchmarks/highres.py) takes tens of minutes on 2 cores")
     parser.add_argument("--size", type=int, default=256, help="image side")
     parser.add_argument("--ngf", type=int, default=64, help="generator/discriminator width")
@@ -535,6 +539,9 @@ def main(argv=None) -> int:
             from .highres import parse_args as highres_args
             from .highres import run as highres_run
             rows = highres_run(highres_args(["--quick"] if args.quick else []))
+        elif section == "gallery":
+            from .gallery import bench_rows as gallery_rows
+            rows = gallery_rows(args.quick)
         else:
             rows = bench_data(args, consumed)
         report["rows"] += rows
