@@ -18,7 +18,7 @@ from pix2pix_hub.app.serving import ModelCache, ModelServer, ServeSettings
 from pix2pix_hub.hub.downloads import CACHE_ENV
 
 from download_server import FileServer, gallery_files, mirror_env, refused_url
-from helpers import ROOT
+from helpers import ROOT, hex_rgb
 
 REQUIRED = ["edges2shoes", "facades_label2photo", "day2night", "map2sat", "sat2map", "horse2zebra", "zebra2horse",
             "apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite", "monet2photo",
@@ -177,3 +177,28 @@ def test_space_mode_allows_gallery_entries_and_refuses_anything_else_without_a_f
     out, status = app.translate(image, "edges2shoes")
     assert out is not None and out.size == (64, 64) and status.startswith("✅"), status
     assert isinstance(app.server(), ModelServer)
+
+
+def test_canvas_examples_hold_only_their_palettes_colours():
+    """A label map is read colour by colour: an anti-aliased edge (a resize, a blur) would make colours the
+    model never saw. Every pixel of each labels example is one of its palette's; an edges example is white with
+    black lines only. The contrast: the same map resized smoothly fails the check."""
+    import numpy as np
+
+    def colours(path_or_image) -> set[tuple[int, int, int]]:
+        image = path_or_image if isinstance(path_or_image, Image.Image) else Image.open(path_or_image)
+        return {tuple(c) for c in np.asarray(image.convert("RGB")).reshape(-1, 3).tolist()}
+
+    checked = 0
+    for item in gallery.ENTRIES:
+        allowed = ({hex_rgb(c) for c in item.colours.values()} if item.input_kind == "labels"
+                   else {(255, 255, 255), (0, 0, 0)} if item.input_kind == "edges" else None)
+        for path in examples(ROOT, item.name) if allowed else []:
+            assert colours(path) <= allowed, f"{path}: colours outside its palette"
+            checked += 1
+            if item.input_kind == "labels":
+                smooth = Image.open(path).convert("RGB").resize((200, 200), Image.BILINEAR)
+                assert not colours(smooth) <= allowed  # the check sees anti-aliasing
+    if not checked:
+        pytest.skip("examples/gallery/ is not made yet")
+    assert checked >= 5

@@ -15,7 +15,7 @@ from pix2pix_hub.app.gallery import FACADES_PALETTE
 from pix2pix_hub.hub.downloads import CACHE_ENV
 
 from download_server import FileServer, gallery_files, mirror_env
-from helpers import LivePage, canvas_status, hex_rgb, launch_chromium, served_app, stroke
+from helpers import ROOT, LivePage, canvas_status, hex_rgb, launch_chromium, served_app, stroke
 
 SERVED = ["edges2shoes", "facades_label2photo", "horse2zebra"]
 
@@ -127,6 +127,22 @@ def test_a_visitor_tours_the_gallery(sync_api, gallery_space, tmp_path):
             page.locator("#upload input[type=file]").set_input_files(str(photo))
             page.wait_for_function("() => document.querySelector('#timing').innerText.includes('288×192')")
             assert page.inner_text("#timing").startswith("✅"), page.inner_text("#timing")
+
+            # The entry's examples: a photo example opens as the upload (and is translated) ...
+            examples = page.locator("#entry-examples")
+            assert examples.is_visible() and "horse2zebra1.jpg" in examples.inner_html()
+            examples.locator("button, [role=button], .gallery-item, tr").first.click()
+            page.wait_for_function("() => document.querySelector('#timing').innerText.includes('512×384')")
+            assert page.inner_text("#timing").startswith("✅"), page.inner_text("#timing")
+            # ... and a label map opens on the canvas, pixel for pixel (256² already), to paint over.
+            pick(page, "facades_label2photo")
+            page.wait_for_function("() => document.querySelector('#canvas .p2p-canvas').dataset.kind === 'labels'")
+            example = np.asarray(Image.open(ROOT / "examples" / "gallery" / "facades_label2photo1.png").convert("RGB"))
+            examples.locator("button, [role=button], .gallery-item, tr").first.click()
+            page.wait_for_function("(c) => { const d = document.querySelector('#canvas canvas.p2p-view').getContext('2d')"
+                                   ".getImageData(20, 200, 1, 1).data; return d[0] === c[0] && d[1] === c[1] && "
+                                   "d[2] === c[2]; }", arg=[int(v) for v in example[200, 20]])
+            assert all(shown_at(x, y) == tuple(int(v) for v in example[y, x]) for x, y in ((60, 60), (128, 230), (5, 5)))
 
             # The stand-in stops: an entry not downloaded yet gets one line; the bundled model still answers.
             stand_in.__exit__(None, None, None)
