@@ -40,8 +40,9 @@ def test_folder_files(space_folder):
     assert {"app.py", "README.md", "requirements.txt", "pix2pix_hub/__init__.py", "pix2pix_hub/inference/translator.py",
             "pix2pix_hub/models/unet.py", "pix2pix_hub/data/make_dataset.py"} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-    examples = sorted(p.name for p in (ROOT / "examples").glob("*.png"))
-    assert sorted(n.split("/")[1] for n in names if n.startswith("examples/")) == examples
+    examples = sorted(p.relative_to(ROOT).as_posix() for p in [*(ROOT / "examples").glob("*.png"),
+                                                              *(ROOT / "examples" / "gallery").iterdir()])
+    assert sorted(n for n in names if n.startswith("examples/")) == examples  # with the gallery's, SOURCES.md too
     # app.py is this checkout's, unchanged: the Space's default model is configuration (space.json).
     assert (space_folder / "app.py").read_bytes() == (ROOT / "app.py").read_bytes()
     assert json.loads((space_folder / "space.json").read_text()) == {"default_model": MODEL}
