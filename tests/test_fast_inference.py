@@ -193,11 +193,41 @@ def test_fallback_when_output_differs(monkeypatch):
     assert "differs from eager" in runner.reason
 
 
-def test_reference_train_mode_runs_eager():
-    generator = tiny("unet_32", "batch")
-    translator = ImageTranslator(generator, device="cpu", resolution=32, test_mode="reference_train")
-    assert translator.backend_name == "eager"
-    assert "train mode" in translator.backend_reason
+def test_reference_train_mode_runs_fast_and_draws_eagers_dropout():
+    """The reference's test mode (batch statistics, dropout on) through the fast path: with the same seed its
+    output is eager's within the fast path's own bound (ATOL, the fp32 contract every fast runner is held to);
+    another seed moves the output by far more (dropout is really on: the check is not vacuous)."""
+    import copy
+
+    import numpy as np
+
+    from pix2pix_hub.inference.fast import ATOL
+
+    generator = tiny("unet_64", "batch")
+    assert any(isinstance(m, torch.nn.Dropout) for m in generator.modules())
+    fast = ImageTranslator(generator, device="cpu", resolution=64, test_mode="reference_train")
+    eager = ImageTranslator(copy.deepcopy(generator), device="cpu", resolution=64, test_mode="reference_train",
+                            backend="eager")
+    assert fast.backend_name.endswith("-fp32") and fast.backend_reason is None, fast.backend_reason
+    image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    for translator in (fast, eager):  # (a first call measures memory on a probe, which draws dropout too)
+        translator.translate_array(image, np.float32)
+    outputs = {}
+    for name, translator, seed in (("fast", fast, 1), ("eager", eager, 1), ("other seed", eager, 2)):
+        torch.manual_seed(seed)
+        outputs[name] = translator.translate_array(image, np.float32)[0]
+    assert np.abs(outputs["fast"] - outputs["eager"]).max() <= ATOL
+    assert np.abs(outputs["other seed"] - outputs["eager"]).max() > 100 * ATOL
+
+
+def test_reference_train_with_given_statistics_stays_eager():
+    """Tiles with whole-image statistics (tiling.FrozenStatistics) in reference_train: not this graph's case."""
+    from pix2pix_hub.inference import tiling
+    from pix2pix_hub.models.run_mode import apply_test_mode
+
+    frozen = tiling.FrozenStatistics(apply_test_mode(tiny("unet_32", "batch"), "reference_train"))
+    runner = build_backend(frozen, (1, 3, 32, 32))
+    assert runner.name == "eager" and "train mode" in runner.reason
 
 
 def test_app_uses_fast_path(tmp_path):

@@ -16,7 +16,8 @@ What happens:
    NNCF post-training quantization) are not held to `atol`; their PSNR against fp32 is what
    `python -m benchmarks.bench --int8 --bf16` reports.
 
-Generators in `reference_train` test mode (BatchNorm on batch statistics, dropout on) always run eager.
+Generators in `reference_train` test mode (BatchNorm on batch statistics, dropout on) run as reference_train.py's
+graph: the statistics computed in it, the dropout masks drawn outside it exactly as eager draws them.
 """
 
 from __future__ import annotations
@@ -125,12 +126,15 @@ def export_onnx(generator: nn.Module, path: Path, channels: int, size: int) -> P
     example = calibration_tensor(channels, size, size)
     extras = extra_inputs(generator, example)
     axes = {0: "batch", 2: "height", 3: "width"}
+    # inputs whose shape follows the image's (reference_train's dropout masks) get their own free axes
+    extra_axes = {f"s{i}": {0: "batch", 2: f"h{i}", 3: f"w{i}"} for i in range(len(extras))} \
+        if getattr(generator, "extra_inputs_follow_image", False) else {}
     import warnings
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(generator, (example, *extras), str(tmp), dynamo=False, opset_version=17,
                           do_constant_folding=True, input_names=["image"] + [f"s{i}" for i in range(len(extras))],
-                          output_names=["output"], dynamic_axes={"image": axes, "output": axes})
+                          output_names=["output"], dynamic_axes={"image": axes, "output": axes, **extra_axes})
     os.replace(tmp, path)
     return path
 
@@ -181,7 +185,8 @@ class FastRunner:
                     model = self._quantize(model, shape)
                 self._ov_model = model
             model = self._ov_model.clone()
-        model.reshape({0: ov.PartialShape(list(shape))})
+        shapes = getattr(self.generator, "extra_shapes", lambda _: [])(shape)
+        model.reshape({i: ov.PartialShape(list(s)) for i, s in enumerate([shape, *shapes])})
         compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
                                                      "INFERENCE_PRECISION_HINT": OV_PRECISION_HINT[self.precision]})
         # One infer request per thread: a request runs one inference at a time ("Infer Request is busy"), and the
@@ -269,6 +274,8 @@ class FastRunner:
     @torch.inference_mode()
     def __call__(self, batch: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
         batch = batch.float().contiguous()
+        draw = getattr(self.generator, "draw_masks", None)  # reference_train: this call's dropout masks
+        extra = extra or (draw(batch) if draw else ())
         run = self._runner_for(batch.shape)
         if run is None:
             return self.generator(batch, *extra).float()
@@ -320,9 +327,16 @@ def build_backend(generator: nn.Module, input_shape: Sequence[int], backend: str
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if backend == "eager":
         return EagerRunner(generator)
+    eager = generator
     if generator.training:
-        return _eager(generator, "the generator runs in train mode (test_mode reference_train: batch statistics, "
-                                 "dropout): only eager reproduces that")
+        from .reference_train import ReferenceTrainGraph, reproducible_in_graph
+
+        if hasattr(generator, "extra_inputs") or not reproducible_in_graph(generator):
+            return _eager(generator, "the generator runs in train mode (test_mode reference_train) with given "
+                                     "statistics or layers other than BatchNorm and dropout: only eager "
+                                     "reproduces that")
+        # test_mode reference_train: batch statistics in the graph, dropout masks drawn as eager draws them
+        generator = ReferenceTrainGraph(generator)
     if next(generator.parameters()).device.type != "cpu":
         return _eager(generator, "the fast path is for CPU; this generator is on "
                                  f"{next(generator.parameters()).device}")
@@ -345,7 +359,7 @@ def build_backend(generator: nn.Module, input_shape: Sequence[int], backend: str
             runner.reason = runner.reason or downgrade
             return runner
         reasons.append(runner.reason)
-    return _eager(generator, "; ".join(([downgrade] if downgrade else []) + reasons))
+    return _eager(eager, "; ".join(([downgrade] if downgrade else []) + reasons))
 
 
 def cached_onnx(generator: nn.Module, runtime: str, precision: str, channels: int,
