@@ -158,3 +158,33 @@ def test_without_webassembly_the_server_answers(browser, app_server):
         assert "in your browser" not in page.page.inner_text("#canvas .p2p-status")
     finally:
         context.close()
+
+
+def test_visitors_at_once_send_translations_only_on_the_server_path(app_server):
+    """benchmarks/browser_load.py's two modes, in short: 2 pages drawing at once for 2 s each way (its own
+    Chromium, driven by playwright's async API in a thread of its own)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    pytest.importorskip("playwright.async_api", reason="playwright is not installed")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from benchmarks.browser_load import launch, run_visitors
+
+    async def visitors():
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as p:
+            browser = await launch(p)
+            try:
+                return await run_visitors(browser, app_server, 2, 2.0, 0.5, 1, None, ready_timeout_ms=WAIT)
+            finally:
+                await browser.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, visitors()).result()
+    server, local = result["server"], result["browser"]
+    assert server["strokes"] >= 2 and local["strokes"] >= 2, result
+    assert server["ok"] == server["strokes"] and local["ok"] == local["strokes"], (server["outcomes"], local["outcomes"])
+    assert server["translation_requests_per_stroke"] == 1.0 and local["translation_requests_per_stroke"] == 0.0
+    assert all("in your browser" in r["status"] for r in local["per_stroke"])
