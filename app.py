@@ -450,7 +450,9 @@ def main(argv=None):
             Middleware(BodyLimit, max_bytes=body_limit, message=upload_refusal(settings.upload_bytes))]})
     from pix2pix_hub.app.browser_inference import BrowserModels, routes  # the canvas's model in the visitor's browser
 
-    launch.setdefault("app_kwargs", {})["routes"] = routes(BrowserModels(_SERVER))
+    # fp16-stored weights are measured on the entry's own examples, or on the example paintings
+    browser_models = BrowserModels(_SERVER, lambda model_id: gallery_app.examples(ROOT, model_id) or example_files())
+    launch.setdefault("app_kwargs", {})["routes"] = routes(browser_models)
     from gradio.utils import get_upload_folder
 
     keep_folder_swept(Path(get_upload_folder()), settings.cache_seconds, settings.cache_bytes, every=2.0)

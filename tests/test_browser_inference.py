@@ -3,8 +3,10 @@
 import base64
 import hashlib
 import io
+import json
 import os
 import re
+import urllib.request
 
 import numpy as np
 import pytest
@@ -63,6 +65,35 @@ def test_space_mode_serves_only_its_models_and_bounds_the_file(tiny_model, monke
     assert not over["browser"] and "over this server's" in over["reason"]
 
 
+def test_fp16_weights_only_where_every_example_keeps_the_bound(tiny_model, monkeypatch):
+    """The file stores fp16 weights (about half the bytes) when the examples stay >= the bound from the server's
+    fp32 output; the same measurement under a bound just above its worst figure keeps fp32, and no example keeps
+    fp32: the choice follows the measurement, not a default."""
+    settings = ServeSettings(True, [tiny_model], 2**30, 2**29, 2**24, 10**7)
+    examples = sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
+
+    def ask(examples, min_db=None):
+        if min_db is not None:
+            monkeypatch.setenv("PIX2PIX_BROWSER_FP16_DB", str(min_db))
+        answer = BrowserModels(ModelServer(settings, ROOT), lambda model_id: examples).describe(tiny_model, None,
+                                                                                                "default", 128)
+        assert answer["browser"], answer
+        return answer
+
+    light = ask(examples)
+    figures = light["weights_psnr_db"]
+    assert light["weights"] == "fp16" and set(figures) == {os.path.basename(p) for p in examples}, light
+    # Finite: the fp16 file really differs from fp32 (identical outputs would be inf dB), yet stays above 40 dB.
+    assert all(MIN_PSNR <= db < float("inf") for db in figures.values()), figures
+    full = ask([])
+    assert full["weights"] == "fp32" and full["weights_reason"] == "no example to measure fp16 weights on"
+    assert 0.45 < light["bytes"] / full["bytes"] < 0.55  # float16 weights, all else (the graph) a few kB
+    worst = min(figures.values())
+    strict = ask(examples, worst + 0.5)
+    assert strict["weights"] == "fp32" and strict["bytes"] == full["bytes"] and "under" in strict["weights_reason"]
+    assert ask(examples, worst - 0.5)["weights"] == "fp16"
+
+
 @pytest.fixture(scope="module")
 def app_server(tiny_model, tmp_path_factory):
     with served_app(["--model", tiny_model], tmp_path_factory.mktemp("app") / "server.log") as (url, _):
@@ -95,6 +126,8 @@ class Page:
             self.translations += 1
         if "/p2p/onnx/" in request.url:
             self.onnx += 1
+        if "/p2p/browser-model?" in request.url:
+            self.described = request.url
 
     def canvas(self, name):
         return self.page.eval_on_selector("#canvas .p2p-canvas", f"e => e.dataset.{name} || ''")
@@ -137,6 +170,8 @@ def test_stroke_runs_in_the_browser_matches_the_server_and_is_cached(browser, ap
         assert page.translations == 2 and page.canvas("browserRuns") == "1"
         assert not np.array_equal(mine, np.full_like(mine, 255))  # a real image, not the blank canvas
         assert psnr_8bit(mine, theirs) >= MIN_PSNR, psnr_8bit(mine, theirs)
+        # ... with the file the app chose for this model: fp16 weights (measured >= 40 dB on the example paintings).
+        assert json.loads(urllib.request.urlopen(page.described, timeout=30).read())["weights"] == "fp16"
         page.page.check("#canvas .p2p-where input")
         # A second visit: the model comes from the browser's Cache API, not the network.
         again = Page(context, app_server)
