@@ -17,7 +17,7 @@ In Space mode only allowed models are described (ModelServer.refusal), and a fil
 Cast back to float32 in front of each, so the arithmetic stays fp32) only where that file's output stays
 >= `PIX2PIX_BROWSER_FP16_DB` (default 40) dB PSNR from the server's fp32 output on every one of the model's examples,
 measured when the file is first asked for (`lighter_weights`); otherwise, or with no example, it is the fp32 file.
-int8 is not offered: on the gallery's models it gave 31-38 dB against fp32 (benchmarks.gallery).
+int8 is not offered: quantized int8 stays under 40 dB against fp32 on the gallery's architectures (benchmarks.gallery).
 """
 
 from __future__ import annotations
