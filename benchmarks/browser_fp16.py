@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.browser_latency import CHROMIUM, CHROMIUM_ARGS, serve
+from benchmarks.browser_latency import CHROMIUM, CHROMIUM_ARGS, WEBGPU_ARGS, serve
 from benchmarks.space_load import post_json
 from pix2pix_hub.app.browser_inference import fp16_weights, psnr_8bit
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # The canvas's pre/post-processing (static/browser_inference.js), on one RGB u8 image of size²; -> RGB u8.
-RUN = """async ({models, images, size}) => {
-  const ort = await import('/p2p/static/ort.wasm.min.mjs');
+RUN = """async ({models, images, size, provider}) => {
+  const ort = await import(provider === 'webgpu' ? '/p2p/static/ort.webgpu.min.mjs' : '/p2p/static/ort.wasm.min.mjs');
   ort.env.wasm.wasmPaths = new URL('/p2p/static/', location.href).href;
   ort.env.wasm.numThreads = 1;
   const f32 = Math.fround, TWO = f32(2 / 255);
@@ -40,7 +40,7 @@ RUN = """async ({models, images, size}) => {
   const out = {};
   for (const [name, url] of Object.entries(models)) {
     const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-    const session = await ort.InferenceSession.create(bytes, {executionProviders: ['wasm']});
+    const session = await ort.InferenceSession.create(bytes, {executionProviders: [provider]});
     out[name] = [];
     for (const b64 of images) {
       const rgb = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -64,7 +64,8 @@ def data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def measure(model: str = "models/default", examples: list[Path] | None = None, webgpu_probe: bool = False) -> dict:
+def measure(model: str = "models/default", examples: list[Path] | None = None, webgpu: bool = False) -> dict:
+    """`webgpu`: Chromium's WebGPU (SwiftShader) and the vendored WebGPU build run the two files instead of WASM."""
     from playwright.sync_api import sync_playwright
 
     examples = examples or sorted((ROOT / "examples").glob("*.png"))
@@ -91,15 +92,17 @@ def measure(model: str = "models/default", examples: list[Path] | None = None, w
         fp16_weights(work / "fp32.onnx", work / "fp16.onnx")
         fp16 = (work / "fp16.onnx").read_bytes()
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=WEBGPU_ARGS if webgpu else CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
                 page.route("**/bench/fp16.onnx", lambda route: route.fulfill(body=fp16))
                 page.goto(url)
                 outputs = page.evaluate(RUN, {"models": {"fp32": info["url"], "fp16": "bench/fp16.onnx"}, "size": size,
+                                              "provider": "webgpu" if webgpu else "wasm",
                                               "images": [base64.b64encode(np.asarray(i).tobytes()).decode()
                                                          for i in images]})
-                gpu = page.evaluate(WEBGPU_PROBE) if webgpu_probe else None
+                gpu = page.evaluate(WEBGPU_PROBE) if webgpu else None
             finally:
                 browser.close()
     finally:
@@ -131,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="models/default")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--webgpu", action="store_true", help="run both files with WebGPU (SwiftShader) instead of "
+                        "WASM (needs scripts/vendor_onnxruntime_web.sh --webgpu)")
     args = parser.parse_args(argv)
-    result = measure(args.model)
+    result = measure(args.model, webgpu=args.webgpu)
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# WebGPU in headless Chromium: its CPU adapter (SwiftShader), so the WebGPU build's path runs and can be checked
+# against the server; its times are a CPU emulating a GPU, not a visitor's GPU. (Needs a secure context: loopback.)
+WEBGPU_ARGS = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + ["--enable-unsafe-webgpu"]
 
 # Installed in the page before the app loads: mouse-up times and the paint time of each new output image.
 OUTPUT = "#canvas img.p2p-output"  # the drawing's result, beside it
@@ -162,7 +165,7 @@ def open_page(browser, url: str, where: str, width: int, height: int, context=No
 
 
 def measure(model: str | None = None, strokes: int = 16, width: int = 1280, height: int = 1000,
-            log_dir: Path | None = None, where: str = "server") -> dict:
+            log_dir: Path | None = None, where: str = "server", webgpu: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     log_dir = Path(log_dir or "/tmp")
@@ -170,7 +173,8 @@ def measure(model: str | None = None, strokes: int = 16, width: int = 1280, heig
     extra = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=WEBGPU_ARGS if webgpu else CHROMIUM_ARGS)
             try:
                 onnx = []
                 page, ready = open_page(browser, url, where, width, height)
@@ -189,6 +193,7 @@ def measure(model: str | None = None, strokes: int = 16, width: int = 1280, heig
                                       "e.name.endsWith('.onnx')).map(e => e.encodedBodySize || e.decodedBodySize)")
                 if sizes:
                     extra["onnx_mb"] = round(max(sizes) / 2**20, 1)
+                extra["line"] = page.locator("#canvas .p2p-where span").inner_text()  # where it ran (wasm/webgpu)
             finally:
                 browser.close()
     finally:
@@ -223,10 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--where", choices=["server", "browser", "both"], default="server",
                         help="where the generator runs: on the server, in the page (ONNX Runtime Web), or both")
     parser.add_argument("--json", type=Path, help="write every stroke's figures here")
+    parser.add_argument("--webgpu", action="store_true",
+                        help="Chromium with WebGPU on (SwiftShader, the CPU adapter; needs the WebGPU build vendored: "
+                             "scripts/vendor_onnxruntime_web.sh --webgpu)")
     args = parser.parse_args(argv)
     results = []
     for where in (["server", "browser"] if args.where == "both" else [args.where]):
-        result = measure(args.model, args.strokes, where=where)
+        result = measure(args.model, args.strokes, where=where, webgpu=args.webgpu)
         result["cpu"] = cpu_model()
         results.append(result)
         print(f"{where}: {result['strokes']} strokes on {result['cpu']} ({os.cpu_count()} cores, load "

@@ -195,6 +195,33 @@ def test_without_webassembly_the_server_answers(browser, app_server):
         context.close()
 
 
+def test_a_fallback_webgpu_adapter_keeps_webassembly(browser, app_server):
+    """Where the server offers the WebGPU build but the browser's only adapter is a fallback (a CPU emulating a
+    GPU: 9.1 s a stroke against WASM's 95 ms, benchmarks.browser_latency --webgpu), the page runs WASM. The
+    adapter really is there and marked fallback, so the choice is the page's, not a missing navigator.gpu."""
+    gpu_browser = launch_chromium(browser.browser_type, timeout=WAIT, webgpu=True)
+    try:
+        context = gpu_browser.new_context(viewport={"width": 1280, "height": 1000})
+
+        def offer_webgpu(route):
+            answer = route.fetch().json()
+            route.fulfill(json={**answer, "webgpu": True} if answer.get("browser") else answer)
+
+        context.route("**/p2p/browser-model?*", offer_webgpu)
+        page = Page(context, app_server)
+        adapter = page.page.evaluate("async () => { const a = navigator.gpu && await navigator.gpu.requestAdapter(); "
+                                     "return a ? {fallback: !!(a.info && a.info.isFallbackAdapter)} : null; }")
+        if adapter is None:
+            pytest.skip("this Chromium gives no WebGPU adapter even with --enable-unsafe-webgpu")
+        assert adapter == {"fallback": True}
+        page.page.wait_for_selector("#canvas .p2p-canvas[data-browser-ready]")
+        assert page.where() == "runs in your browser (wasm)"
+        page.edit(page.stroke)
+        assert page.translations == 0 and page.canvas("browserRuns") == "1"
+    finally:
+        gpu_browser.close()
+
+
 def test_visitors_at_once_send_translations_only_on_the_server_path(app_server):
     """benchmarks/browser_load.py's two modes, in short: 2 pages drawing at once for 2 s each way (its own
     Chromium, driven by playwright's async API in a thread of its own)."""

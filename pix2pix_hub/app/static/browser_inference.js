@@ -22,6 +22,18 @@ function capability() {
   return null;
 }
 
+async function hardwareGpu() {
+  // A fallback adapter is a CPU emulating a GPU (SwiftShader): headless Chromium's took 9.1 s a stroke for the
+  // bundled model where WASM takes 95 ms, so only a real GPU's adapter is worth the WebGPU build.
+  if (!navigator.gpu) return false;
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    return Boolean(adapter) && !((adapter.info && adapter.info.isFallbackAdapter) || adapter.isFallbackAdapter);
+  } catch (error) {
+    return false;
+  }
+}
+
 function rint(x) {  // numpy's rint: halves to even
   const r = Math.round(x);
   return Math.abs(x - Math.trunc(x)) === 0.5 ? 2 * Math.round(x / 2) : r;
@@ -92,7 +104,7 @@ export function attach({root, size, props}) {
       const query = new URLSearchParams({model, direction, resolution, size: String(size)});
       const info = await (await fetch(new URL(`p2p/browser-model?${query}`, APP))).json();
       if (!info.browser) { entry.reason = info.reason; return entry; }
-      const webgpu = Boolean(info.webgpu && navigator.gpu);
+      const webgpu = Boolean(info.webgpu && await hardwareGpu());
       const [ort, bytes] = await Promise.all([loadRuntime(webgpu), download(new URL(info.url, APP).href,
         (got, total) => {
           entry.reason = `downloading the model: ${(got / 1e6).toFixed(1)}${total ? ` / ${(total / 1e6).toFixed(1)}` : ''} MB`;
