@@ -15,7 +15,6 @@ import argparse
 import base64
 import io
 import json
-import os
 import sys
 import tempfile
 import urllib.request
@@ -26,7 +25,8 @@ from PIL import Image
 
 from benchmarks.browser_latency import CHROMIUM, CHROMIUM_ARGS, WEBGPU_ARGS, serve
 from benchmarks.space_load import post_json
-from pix2pix_hub.app.browser_inference import fp16_weights, psnr_8bit
+from pix2pix_hub.app.browser_inference import fp16_weights
+from pix2pix_hub.evaluation.metrics import psnr_db
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,8 +70,8 @@ def measure(model: str = "models/default", examples: list[Path] | None = None, w
 
     examples = examples or sorted((ROOT / "examples").glob("*.png"))
     work = Path(tempfile.mkdtemp(prefix="browser-fp16-"))
-    os.environ["PIX2PIX_BROWSER_FP16_DB"] = "1e9"  # the server hands out its fp32 file; the fp16 twin is made here
-    url, process = serve(["--model", model], work / "server.log")
+    # the server hands out its fp32 file (no fp16 reaches 1e9 dB); the fp16 twin is made here
+    url, process = serve(["--model", model], work / "server.log", env={"PIX2PIX_BROWSER_FP16_DB": "1e9"})
     try:
         config = json.loads(urllib.request.urlopen(url + "config", timeout=30).read())
         (canvas,) = [c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "canvas"]
@@ -112,8 +112,8 @@ def measure(model: str = "models/default", examples: list[Path] | None = None, w
     for path, theirs, mine32, mine16 in zip(examples, server, outputs["fp32"], outputs["fp16"]):
         mine32 = np.asarray(mine32, np.uint8).reshape(theirs.shape)
         mine16 = np.asarray(mine16, np.uint8).reshape(theirs.shape)
-        rows.append({"example": path.name, "psnr_fp32_db": round(psnr_8bit(mine32, theirs), 2),
-                     "psnr_fp16_db": round(psnr_8bit(mine16, theirs), 2),
+        rows.append({"example": path.name, "psnr_fp32_db": round(psnr_db(mine32, theirs, 255), 2),
+                     "psnr_fp16_db": round(psnr_db(mine16, theirs, 255), 2),
                      "max_diff_fp16": int(np.abs(mine16.astype(int) - theirs).max())})
     return {"model": model, "fp32_mb": round(len(fp32) / 2**20, 2), "fp16_mb": round(len(fp16) / 2**20, 2),
             "examples": rows, "webgpu": gpu}

@@ -60,9 +60,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(args: list[str], log_path: Path, timeout: float = 120) -> tuple[str, subprocess.Popen]:
+def serve(args: list[str], log_path: Path, timeout: float = 120,
+          env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", **(env or {}))
     env.pop("SPACE_ID", None)
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args, "--port", str(port)], cwd=ROOT,

@@ -220,8 +220,7 @@ def launch_chromium(playwright, timeout: float = 30000, webgpu: bool = False):
     """The system Chromium, headless, with nothing reaching out of the machine. `webgpu`: WebGPU on, which headless
     gets only as SwiftShader's fallback adapter (a CPU emulating a GPU)."""
     gpu = ["--enable-unsafe-webgpu"] if webgpu else ["--disable-gpu"]
-    chromium = getattr(playwright, "chromium", playwright)  # (a playwright instance or a browser type)
-    return chromium.launch(executable_path=CHROMIUM, headless=True, timeout=timeout, args=[
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=timeout, args=[
         "--headless", "--no-sandbox", *gpu, "--disable-quic", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"])
 

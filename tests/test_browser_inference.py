@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pix2pix_hub.app.browser_inference import ORT, BrowserModels, psnr_8bit, routes
+from pix2pix_hub.app.browser_inference import ORT, BrowserModels, routes
 from pix2pix_hub.app.serving import ModelServer, ServeSettings
+from pix2pix_hub.evaluation.metrics import psnr_db
 from pix2pix_hub.models import build_generator
 from pix2pix_hub.models.folder import save_model_folder
 
@@ -101,14 +102,19 @@ def app_server(tiny_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(app_server):
+def playwright(app_server):
     api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); the browser test needs it")
     with api.sync_playwright() as p:
-        browser = launch_chromium(p, timeout=WAIT)
-        yield browser
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    browser = launch_chromium(playwright, timeout=WAIT)
+    yield browser
+    browser.close()
 
 
 class Page:
@@ -169,7 +175,7 @@ def test_stroke_runs_in_the_browser_matches_the_server_and_is_cached(browser, ap
         theirs = page.edit(lambda: page.page.click("#canvas [data-action=redo]"))
         assert page.translations == 2 and page.canvas("browserRuns") == "1"
         assert not np.array_equal(mine, np.full_like(mine, 255))  # a real image, not the blank canvas
-        assert psnr_8bit(mine, theirs) >= MIN_PSNR, psnr_8bit(mine, theirs)
+        assert psnr_db(mine, theirs, 255) >= MIN_PSNR, psnr_db(mine, theirs, 255)
         # ... with the file the app chose for this model: fp16 weights (measured >= 40 dB on the example paintings).
         assert json.loads(urllib.request.urlopen(page.described, timeout=30).read())["weights"] == "fp16"
         page.page.check("#canvas .p2p-where input")
@@ -195,11 +201,11 @@ def test_without_webassembly_the_server_answers(browser, app_server):
         context.close()
 
 
-def test_a_fallback_webgpu_adapter_keeps_webassembly(browser, app_server):
+def test_a_fallback_webgpu_adapter_keeps_webassembly(playwright, app_server):
     """Where the server offers the WebGPU build but the browser's only adapter is a fallback (a CPU emulating a
     GPU: 9.1 s a stroke against WASM's 95 ms, benchmarks.browser_latency --webgpu), the page runs WASM. The
     adapter really is there and marked fallback, so the choice is the page's, not a missing navigator.gpu."""
-    gpu_browser = launch_chromium(browser.browser_type, timeout=WAIT, webgpu=True)
+    gpu_browser = launch_chromium(playwright, timeout=WAIT, webgpu=True)
     try:
         context = gpu_browser.new_context(viewport={"width": 1280, "height": 1000})
 

@@ -15,10 +15,11 @@ from PIL import Image, ImageDraw
 from safetensors import safe_open
 
 from pix2pix_hub import load_generator, save_model_folder
-from pix2pix_hub.app.gallery_precision import decide, psnr, recorded
+from pix2pix_hub.app.gallery_precision import decide, recorded
 from pix2pix_hub.app.gallery_precision import outputs as translated
 from pix2pix_hub.app.gallery_store import GallerySettings, GalleryStore
 from pix2pix_hub.data.images import read_array
+from pix2pix_hub.evaluation.metrics import psnr_db
 from pix2pix_hub.hub.downloads import CACHE_ENV
 from pix2pix_hub.inference.translator import ImageTranslator
 from pix2pix_hub.models import build_generator
@@ -73,7 +74,7 @@ def test_fp16_is_stored_when_every_example_stays_within_the_bound_and_what_runs_
     # measurement is not vacuous: an unchanged copy would give inf).
     for path, before, after in zip(drawings, outputs(fp32, drawings), outputs(folder, drawings)):
         measured = decision.psnr_db[path.rsplit("/", 1)[-1]]
-        assert 45.0 <= measured < math.inf and psnr(before, after) == pytest.approx(measured, abs=0.01)
+        assert 45.0 <= measured < math.inf and psnr_db(before, after, 1.0) == pytest.approx(measured, abs=0.01)
     assert all(p.dtype == torch.float32 for p in load_generator(folder).parameters())
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.metrics import psnr_db
 from .serving import MIB, ModelServer, env_number
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -39,12 +40,6 @@ MODULE = STATIC / "browser_inference.js"
 MEDIA_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
                ".md": "text/markdown"}
 ONE_DAY = 86400
-
-
-def psnr_8bit(a, b) -> float:
-    """PSNR in dB of two 8-bit images (inf when identical): the browser's output against the server's."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
 def max_model_bytes() -> int:
@@ -132,7 +127,7 @@ def lighter_weights(fp32: Path, generator, examples: list[str], size: int, min_d
         with torch.no_grad():
             server = browser_output(generator(torch.from_numpy(x)).numpy())
         mine = browser_output(session.run(["output"], {"image": x})[0])
-        figures[Path(path).name] = round(psnr_8bit(mine, server), 2)
+        figures[Path(path).name] = round(psnr_db(mine, server, 255), 2)
     worst = min(figures.values())
     if worst < min_db:
         return made(fp32, "fp32", figures, f"fp16 weights reach {worst:.1f} dB on an example, under {min_db:g} dB")

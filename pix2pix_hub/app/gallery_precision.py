@@ -11,10 +11,11 @@ figures.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ..evaluation.metrics import psnr_db
 
 RECORD = "precision.json"
 
@@ -25,14 +26,6 @@ class PrecisionDecision:
     min_db: float  # the bound it was held to
     psnr_db: dict[str, float] = field(default_factory=dict)  # example file name -> PSNR of fp16 against fp32
     reason: str = ""
-
-
-def psnr(a, b) -> float:
-    """PSNR in dB of two float arrays in [0, 1] (inf when equal)."""
-    import numpy as np
-
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 def outputs(translator, images) -> list:
@@ -69,7 +62,7 @@ def decide(folder: Path, examples: list[str], min_db: float) -> PrecisionDecisio
                   for name, tensor in generator.state_dict().items()}
         generator.load_state_dict(halved)  # cast back to fp32 on load: the rounding is what is measured
         rounded = outputs(translator, images)
-    figures = {Path(p).name: round(psnr(a, b), 2) for p, a, b in zip(examples, full, rounded)}
+    figures = {Path(p).name: round(psnr_db(a, b, 1.0), 2) for p, a, b in zip(examples, full, rounded)}
     worst = min(figures.values())
     if worst < min_db:
         return record(folder, PrecisionDecision("fp32", min_db, figures,

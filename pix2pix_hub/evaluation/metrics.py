@@ -19,6 +19,15 @@ PSNR_CAP_DB = 100.0
 SSIM_WINDOW = 11
 
 
+def psnr_db(a, b, peak: float) -> float:
+    """PSNR in dB of two arrays whose values span `peak` (255 for 8-bit, 1 for [0, 1], 2 for [-1, 1]), computed in
+    float64; inf when they are equal (no cap: a precision check wants to see 'identical')."""
+    import numpy as np
+
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(peak**2 / mse))
+
+
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     return (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
 
