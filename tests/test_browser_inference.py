@@ -158,6 +158,12 @@ class Page:
     def where(self):
         return self.page.locator("#canvas .p2p-where span").inner_text()
 
+    def switch_looks_on(self) -> bool:
+        """Whether the browser switch is drawn filled: most of its inside (its 1-px border off) not near-white."""
+        shot = Image.open(io.BytesIO(self.page.locator("#canvas .p2p-where input").screenshot())).convert("L")
+        inside = np.asarray(shot)[2:-2, 2:-2]
+        return float(np.mean(inside < 200)) > 0.4
+
 
 def test_stroke_runs_in_the_browser_matches_the_server_and_is_cached(browser, app_server):
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
@@ -165,12 +171,13 @@ def test_stroke_runs_in_the_browser_matches_the_server_and_is_cached(browser, ap
         page = Page(context, app_server)
         page.page.wait_for_selector("#canvas .p2p-canvas[data-browser-ready]")
         assert page.where() == "runs in your browser (wasm)" and page.onnx == 1
+        assert page.switch_looks_on()  # (Gradio's theme alone drew it empty: a white tick on white)
         mine = page.edit(page.stroke)
         assert page.translations == 0, "the stroke went to the server"
         assert page.canvas("browserRuns") == "1" and "in your browser" in page.page.inner_text("#canvas .p2p-status")
         # The same drawing on the server: switch the browser off, undo and redo (the redo resends the drawing).
         page.page.uncheck("#canvas .p2p-where input")
-        assert page.where() == "runs on the server (switched off)"
+        assert page.where() == "runs on the server (switched off)" and not page.switch_looks_on()
         page.edit(lambda: page.page.click("#canvas [data-action=undo]"))
         theirs = page.edit(lambda: page.page.click("#canvas [data-action=redo]"))
         assert page.translations == 2 and page.canvas("browserRuns") == "1"

@@ -81,7 +81,7 @@ function loadRuntime(webgpu) {
 export function attach({root, size, props}) {
   const where = document.createElement('p');
   where.className = 'p2p-where';
-  where.innerHTML = '<label><input type="checkbox"> run the model in my browser</label> <span></span>';
+  where.innerHTML = '<label><input type="checkbox">run the model in my browser</label> · <span></span>';
   (root.querySelector('.p2p-result') || root).appendChild(where);
   const box = where.querySelector('input');
   const text = where.querySelector('span');
