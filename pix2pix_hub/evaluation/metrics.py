@@ -1,4 +1,4 @@
-"""Image metrics on tensors, used by training (its validation batch) and by `evaluate`.
+"""Image metrics: on tensors for training (its validation batch) and `evaluate`; psnr_db on arrays for the app.
 
 Conventions: images are NCHW in [-1, 1]; L1 is on that scale (the pix2pix loss's); PSNR and SSIM are computed on
 [0, 1] (data_range 1; SSIM with an 11x11 Gaussian window, sigma 1.5, borders excluded, as skimage), per image and
@@ -8,10 +8,6 @@ averaged. Identical images have infinite PSNR, reported as PSNR_CAP_DB.
 from __future__ import annotations
 
 import torch
-from torchmetrics.functional.image import (
-    peak_signal_noise_ratio,
-    structural_similarity_index_measure,
-)
 
 from ..errors import ConfigError
 
@@ -21,7 +17,9 @@ SSIM_WINDOW = 11
 
 def psnr_db(a, b, peak: float) -> float:
     """PSNR in dB of two arrays whose values span `peak` (255 for 8-bit, 1 for [0, 1], 2 for [-1, 1]), computed in
-    float64; inf when they are equal (no cap: a precision check wants to see 'identical')."""
+    float64; inf when they are equal (no cap: a precision check wants to see 'identical'). The app's precision
+    checks use it, so this module imports torchmetrics only where the training metrics need it (a Space does not
+    install it)."""
     import numpy as np
 
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
@@ -36,6 +34,8 @@ def per_image_metrics(fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch
     """{"l1", "psnr", "ssim"}: one value per image of two NCHW batches in [-1, 1]."""
     if fake.shape != real.shape:
         raise ConfigError(f"output {tuple(fake.shape)} and target {tuple(real.shape)} differ in shape")
+    from torchmetrics.functional.image import peak_signal_noise_ratio  # (not at import: see psnr_db)
+
     fake01, real01 = to_unit_range(fake), to_unit_range(real)
     psnr = peak_signal_noise_ratio(fake01, real01, data_range=1.0, reduction="none", dim=(1, 2, 3))
     return {"l1": 2 * (fake01 - real01).abs().mean((1, 2, 3)), "psnr": psnr.clamp(max=PSNR_CAP_DB),
@@ -45,6 +45,8 @@ def per_image_metrics(fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch
 def ssim_per_image(fake01: torch.Tensor, real01: torch.Tensor) -> torch.Tensor:
     """SSIM as Wang et al. and skimage compute it: the map's mean without the borders the 11x11 window
     does not cover (torchmetrics' own mean includes its padded borders)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     _, ssim_map = structural_similarity_index_measure(
         fake01, real01, gaussian_kernel=True, sigma=1.5, kernel_size=SSIM_WINDOW, data_range=1.0,
         reduction="none", return_full_image=True)
